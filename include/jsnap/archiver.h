@@ -1,0 +1,69 @@
+// Archiver: `jsnap create`. Walks the sources, stores new content as chunks
+// and the directory structure as trees, and records a snapshot.
+//
+// Incremental: a file whose type, size, mtime, ctime and inode equal its node
+// in the parent snapshot keeps that node's chunk list and is not opened.
+// Content is chunked and stored by a pool of worker threads; the walk stays
+// on the calling thread. Unreadable sources are reported through `warn` and
+// left out; the snapshot is still written (the CLI exits 3).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "jsnap/exclude.h"
+#include "jsnap/repository.h"
+
+namespace jsnap {
+
+// Counters a progress display reads while a create runs.
+struct ArchiveProgress {
+  std::atomic<uint64_t> files{0};
+  std::atomic<uint64_t> dirs{0};
+  std::atomic<uint64_t> bytes_done{0};     // bytes of files processed (read or unchanged)
+  std::atomic<uint64_t> bytes_read{0};
+  std::atomic<uint64_t> bytes_added{0};
+  std::atomic<uint64_t> errors{0};
+};
+
+// A source whose bytes come from a reader rather than a file on disk
+// (standard input, a command's output).
+struct StreamSource {
+  std::string name;  // stored as the file `/<name>` (or at the absolute path given)
+  // Fills `buf` with up to `cap` bytes; returns the count, 0 at the end.
+  std::function<Result<size_t>(char* buf, size_t cap)> read;
+  // Called after the stream ended; a non-OK status aborts the snapshot.
+  std::function<Status()> finish;
+};
+
+struct ArchiveOptions {
+  std::vector<std::string> paths;  // absolute, normalised
+  std::vector<StreamSource> streams;
+  ExcludeMatcher excludes;
+  std::vector<std::string> tags;
+  std::string hostname;
+  int64_t time_ns = 0;
+  bool one_file_system = false;
+  bool dry_run = false;
+  bool force_reread = false;  // ignore the parent's file metadata
+  size_t threads = 0;         // 0: one per core
+  std::function<void(const std::string&)> warn;
+  ArchiveProgress* progress = nullptr;
+};
+
+struct ArchiveResult {
+  Id snapshot_id;  // zero for a dry run
+  Snapshot snapshot;
+  bool has_parent = false;
+};
+
+Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts);
+
+// "/a/./b//c/../d" -> "/a/b/d", relative paths taken from the cwd. Symlinks
+// are not resolved.
+std::string NormalizePath(const std::string& path);
+
+}  // namespace jsnap

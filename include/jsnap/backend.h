@@ -1,0 +1,58 @@
+// Backend: where a repository's files live. Five verbs, so local disk, S3 and
+// rclone remotes are interchangeable and tests can wrap one to inject faults.
+//
+// Files are named by type and name (see format-spec.md, "Layout"):
+//   config            kConfig, name ""
+//   keys/<id>         kKey
+//   snapshots/<id>    kSnapshot
+//   data/<id[0:2]>/<id> kPack
+// Contract:
+// - Save is atomic and durable: after OK the whole file is stored and
+//   survives a crash; after an error or a crash nothing partial is visible
+//   under the name. Saving a name that exists replaces it (only the config
+//   is ever replaced; content-addressed names never change content).
+// - Load returns NotFound for a missing file, Corruption when the file is
+//   shorter than offset + length.
+// - List calls `fn` once per file of the type, in no particular order.
+// - Remove of a missing file is NotFound.
+// Thread-safety: implementations are safe for concurrent calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "jsnap/status.h"
+
+namespace jsnap {
+
+enum class FileType { kConfig, kKey, kSnapshot, kPack };
+
+struct FileHandle {
+  FileType type;
+  std::string name;
+  std::string ToString() const;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Status Save(const FileHandle& h, std::string_view data) = 0;
+  // length 0 means "to the end of the file".
+  virtual Result<std::string> Load(const FileHandle& h, uint64_t offset = 0, uint64_t length = 0) = 0;
+  virtual Result<uint64_t> Size(const FileHandle& h) = 0;
+  virtual Status List(FileType type,
+                      const std::function<void(const std::string& name, uint64_t size)>& fn) = 0;
+  virtual Status Remove(const FileHandle& h) = 0;
+  // Human-readable location for messages ("/srv/backup", "s3:bucket/prefix").
+  virtual std::string Location() const = 0;
+};
+
+// A directory on a local (or NFS-mounted) file system.
+std::unique_ptr<Backend> NewLocalBackend(const std::string& root);
+// Creates the directory layout (root, keys/, snapshots/, data/00..ff, locks/).
+Status CreateLocalLayout(const std::string& root);
+
+}  // namespace jsnap

@@ -1,0 +1,73 @@
+// Cryptography, all from libsodium.
+//
+// - A repository has one random 32-byte master key. Three subkeys are derived
+//   from it with crypto_kdf (BLAKE2b, context "jsnapkey"): the AEAD key for
+//   every blob and metadata object, the MAC key for chunk ids, and the seed
+//   of the chunker's gear table.
+// - Sealed objects are XChaCha20-Poly1305-IETF: nonce(24) || ciphertext ||
+//   tag(16). The 192-bit random nonce makes nonce reuse negligible even when
+//   many processes and repositories encrypt with one key, which is what lets
+//   an encrypted blob be copied byte for byte to another repository that
+//   shares the key (push). No associated data: a blob's identity is checked
+//   by re-hashing its plaintext, not by where it sits.
+// - Chunk ids: keyed BLAKE2b-256 of the plaintext, so ids reveal nothing
+//   about content to someone without the key.
+// - Passwords wrap the master key with a key from Argon2id (crypto_pwhash).
+//
+// Thread-safety: all functions are thread-safe; call InitCrypto() once first.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "jsnap/id.h"
+#include "jsnap/status.h"
+
+namespace jsnap {
+
+Status InitCrypto();
+
+inline constexpr size_t kKeySize = 32;
+inline constexpr size_t kNonceSize = 24;
+inline constexpr size_t kTagSize = 16;
+inline constexpr size_t kSealOverhead = kNonceSize + kTagSize;
+
+using KeyBytes = std::array<uint8_t, kKeySize>;
+
+struct MasterKey {
+  KeyBytes master{};
+  // Derived on construction by Derive().
+  KeyBytes encryption{};
+  KeyBytes id_mac{};
+  KeyBytes chunker_seed{};
+
+  static MasterKey Generate();
+  static MasterKey FromBytes(const KeyBytes& master);
+};
+
+// nonce || AEAD(plaintext). `out` is appended to (no intermediate copy).
+void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* out);
+std::string Seal(const KeyBytes& key, std::string_view plaintext);
+// Corruption when the object is too short or fails authentication.
+Result<std::string> Open(const KeyBytes& key, std::string_view sealed);
+
+Id KeyedHash(const KeyBytes& key, std::string_view data);
+// Unkeyed BLAKE2b-256: names files by their content (packs, snapshots, keys).
+Id PlainHash(std::string_view data);
+
+void RandomBytes(void* buf, size_t n);
+
+struct KdfParams {
+  uint64_t opslimit = 0;
+  uint64_t memlimit = 0;
+  std::string salt;  // crypto_pwhash_SALTBYTES raw bytes
+  static KdfParams Default();  // fresh random salt, INTERACTIVE limits
+};
+Result<KeyBytes> DeriveKeyFromPassword(std::string_view password, const KdfParams& params);
+
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);
+
+}  // namespace jsnap

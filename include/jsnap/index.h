@@ -1,0 +1,70 @@
+// Index: the repository's RocksDB database (directory `index/`), a cache of
+// what the packs and snapshot files hold. It can always be rebuilt from them
+// (`jsnap repair index`), and a rebuilt index answers every query alike.
+//
+// Keys (format-spec.md, "Index"):
+//   'b' + blob id     -> pack id | offset u32le | length u32le | raw u32le | type u8
+//   'p' + pack id     -> pack record (size, time, the pack header's entries)
+//   's' + snapshot id -> snapshot record (the snapshot file's plaintext)
+//   'm' + name        -> metadata (format version)
+//
+// Thread-safety: all methods are safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "jsnap/id.h"
+#include "jsnap/pack.h"
+#include "jsnap/status.h"
+
+namespace jsnap {
+
+struct BlobLocation {
+  Id pack;
+  BlobType type = BlobType::kData;
+  uint32_t offset = 0;
+  uint32_t length = 0;
+  uint32_t raw_length = 0;
+};
+
+struct PackInfo {
+  Id id;
+  uint64_t size = 0;
+  int64_t last_verified_ns = 0;  // last full data check (0: never)
+  std::vector<PackEntry> entries;
+};
+
+class Index {
+ public:
+  // Opens (creating when missing, unless read_only) the database at `path`.
+  static Result<std::unique_ptr<Index>> Open(const std::string& path, bool read_only);
+  virtual ~Index() = default;
+
+  virtual Result<std::optional<BlobLocation>> Find(const Id& blob) = 0;
+  // Adds a pack and all its blobs in one durable (synced) write. A blob
+  // already indexed in another pack keeps its first location.
+  virtual Status AddPack(const PackInfo& pack) = 0;
+  // Removes a pack and the blob entries that point into it.
+  virtual Status RemovePack(const Id& pack) = 0;
+  virtual Result<std::optional<PackInfo>> GetPack(const Id& pack) = 0;
+  virtual Status ForEachPack(const std::function<void(const PackInfo&)>& fn) = 0;
+  virtual Status ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) = 0;
+
+  virtual Status PutSnapshot(const Id& id, const std::string& record) = 0;
+  virtual Status RemoveSnapshot(const Id& id) = 0;
+  virtual Status ForEachSnapshot(
+      const std::function<void(const Id&, const std::string& record)>& fn) = 0;
+};
+
+// Deletes the database at `path` (for rebuilds).
+Status DestroyIndex(const std::string& path);
+
+std::string EncodePackInfo(const PackInfo& info);
+Result<PackInfo> DecodePackInfo(const Id& id, std::string_view record);
+
+}  // namespace jsnap

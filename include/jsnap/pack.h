@@ -1,0 +1,68 @@
+// Packs: the files that hold blobs. Layout (format-spec.md, "Pack file"):
+//
+//   blob 0 | blob 1 | ... | blob n-1 | sealed header | u32le header length
+//
+// Each blob is a sealed object (crypto.h) whose plaintext is a compression
+// frame (compress.h). The header's plaintext is n fixed-size entries
+//   type u8 | stored length u32le | raw length u32le | id (32 bytes)
+// in blob order, so offsets are the running sum of stored lengths and a pack
+// alone is enough to rebuild the index. A pack's name is the BLAKE2b-256 of
+// its whole content, so a damaged pack is recognisable without the key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jsnap/crypto.h"
+#include "jsnap/id.h"
+#include "jsnap/status.h"
+
+namespace jsnap {
+
+enum class BlobType : uint8_t { kData = 0, kTree = 1 };
+const char* BlobTypeName(BlobType t);
+
+struct PackEntry {
+  BlobType type = BlobType::kData;
+  Id id;
+  uint32_t offset = 0;      // derived from the order of entries, not stored
+  uint32_t length = 0;      // stored (sealed) length
+  uint32_t raw_length = 0;  // plaintext length before compression
+};
+
+inline constexpr size_t kPackEntrySize = 1 + 4 + 4 + Id::kSize;
+inline constexpr size_t kPackTrailerSize = 4;
+
+// Builds one pack in memory. Not thread-safe; the repository guards it.
+class PackWriter {
+ public:
+  // Appends an already sealed blob (EncodeBlob's output).
+  void Add(BlobType type, const Id& id, std::string_view sealed, uint32_t raw_length);
+  size_t size() const { return data_.size(); }
+  size_t count() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  // Appends header and trailer; returns the pack's bytes and id. The writer
+  // is empty again afterwards.
+  std::string Finish(const KeyBytes& key, Id* pack_id, std::vector<PackEntry>* entries);
+
+ private:
+  std::string data_;
+  std::vector<PackEntry> entries_;
+};
+
+std::string EncodePackHeader(const std::vector<PackEntry>& entries);
+// Parses a header's plaintext; `body_size` bounds the blob offsets.
+Result<std::vector<PackEntry>> DecodePackHeader(std::string_view plain, uint64_t body_size);
+// Parses the trailer of a pack of `pack_size` bytes; returns the sealed
+// header's length after checking it fits.
+Result<uint32_t> DecodePackTrailer(std::string_view trailer, uint64_t pack_size);
+
+// Blob plaintext <-> stored bytes: compress (level 0 = none), then seal.
+void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out);
+// Opens, decompresses and checks that the keyed hash of the plaintext is `id`.
+Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
+                               std::string_view stored, uint32_t raw_length);
+
+}  // namespace jsnap

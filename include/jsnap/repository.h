@@ -1,0 +1,148 @@
+// Repository: a backend's files seen through the master key, with the index.
+// The one object operations (create, restore, check, ...) talk to: save and
+// load blobs and trees, save and list snapshots. Storage, packing, encryption
+// and indexing stay behind it.
+//
+// Write ordering (the crash-safety invariant, format-spec.md "Invariants"):
+// a pack is durable before the index names it; every blob a tree names is in
+// a durable pack before the tree is saved; trees before the snapshot that
+// names them. An interrupted writer leaves at most unreferenced packs.
+//
+// Thread-safety: SaveBlob, LoadBlob, HasBlob and the tree functions may be
+// called from many threads at once; the rest from one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "jsnap/backend.h"
+#include "jsnap/chunker.h"
+#include "jsnap/crypto.h"
+#include "jsnap/index.h"
+#include "jsnap/lock.h"
+#include "jsnap/snapshot.h"
+#include "jsnap/tree.h"
+
+namespace jsnap {
+
+inline constexpr int kFormatVersion = 1;
+extern const char* const kProgramVersion;
+
+struct RepoConfig {
+  int version = kFormatVersion;
+  Id id;
+  ChunkerParams chunker;
+  uint32_t pack_size = 16 << 20;  // target size of a pack file
+};
+
+struct InitOptions {
+  ChunkerParams chunker;
+  uint32_t pack_size = 16 << 20;
+  KdfParams kdf = KdfParams::Default();
+};
+
+struct OpenOptions {
+  LockMode lock = LockMode::kShared;
+  std::chrono::milliseconds wait_lock{0};
+  std::string description;  // shown to processes waiting for the lock
+  int compression_level = 3;
+  // Writers reconcile the index with the packs and snapshots on open; an
+  // absent or damaged index is rebuilt. Readers only read it.
+  bool writable = false;
+  // Rebuild the index from scratch instead of syncing it (repair index).
+  bool rebuild_index = false;
+};
+
+struct KeyInfo {
+  std::string id;
+  std::string created;
+  std::string hostname;
+  std::string username;
+  bool current = false;
+};
+
+struct SnapshotEntry {
+  Id id;
+  Snapshot snapshot;
+};
+
+class Repository {
+ public:
+  static Status Init(const std::string& path, const std::string& password, const InitOptions& opts);
+  // NoRepository when `path` holds no repository; WrongPassword when no key
+  // file opens with `password`; Locked when the lock cannot be had in time.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& path,
+                                                  const std::string& password,
+                                                  const OpenOptions& opts);
+  ~Repository();
+
+  const RepoConfig& config() const { return config_; }
+  const Chunker& chunker() const { return chunker_; }
+  const std::string& root() const { return root_; }
+  Backend& backend() { return *backend_; }
+  Index& index() { return *index_; }
+  const MasterKey& key() const { return key_; }
+
+  // --- blobs -------------------------------------------------------------
+  Id BlobId(std::string_view plaintext) const { return KeyedHash(key_.id_mac, plaintext); }
+  // Stores a blob unless the repository has it. `added` tells which; `stored`
+  // (optional) receives the bytes it takes in the pack.
+  Status SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,
+                  uint64_t* stored = nullptr);
+  Result<bool> HasBlob(const Id& id);
+  Result<std::string> LoadBlob(const Id& id);
+  // Writes the open packs and indexes them. Call before saving anything
+  // that refers to the blobs saved so far.
+  Status Flush();
+
+  Result<Id> SaveTree(const Tree& tree, bool* added, uint64_t* stored = nullptr);
+  Result<Tree> LoadTree(const Id& id);
+
+  // --- snapshots -----------------------------------------------------------
+  Result<Id> SaveSnapshot(const Snapshot& snapshot);
+  // All snapshots, oldest first.
+  Result<std::vector<SnapshotEntry>> ListSnapshots();
+  // "latest", a full id, or a unique prefix of one.
+  Result<SnapshotEntry> FindSnapshot(const std::string& ref);
+  Status RemoveSnapshot(const Id& id);
+
+  // --- keys ------------------------------------------------------------------
+  Result<std::vector<KeyInfo>> ListKeys();
+  Result<std::string> AddKey(const std::string& password, const KdfParams& kdf);
+  Status RemoveKey(const std::string& id_prefix);
+  const std::string& current_key_id() const { return key_id_; }
+
+  // --- index -----------------------------------------------------------------
+  // Deletes the index and rebuilds it from pack headers and snapshot files.
+  Status RebuildIndex();
+  std::string IndexPath() const;
+
+ private:
+  Repository() = default;
+  Status OpenIndex(bool writable);
+  Status SyncIndex();
+  Status IndexPackFromBackend(const Id& pack, uint64_t size);
+  Status WritePack(std::string data, const Id& pack_id, std::vector<PackEntry> entries);
+  Result<std::string> LoadSnapshotRecord(const Id& id);
+
+  std::string root_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<RepoLock> lock_;
+  std::unique_ptr<Index> index_;
+  RepoConfig config_;
+  MasterKey key_;
+  std::string key_id_;
+  Chunker chunker_{ChunkerParams{}, KeyBytes{}};
+  int compression_level_ = 3;
+
+  std::mutex mu_;                                // guards the members below
+  std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed
+  PackWriter packers_[2];                        // by BlobType
+};
+
+}  // namespace jsnap

@@ -1,0 +1,86 @@
+// Trees: one directory's entries, stored as a tree blob. A directory node
+// names its subtree by id, so trees form a Merkle tree: an unchanged
+// subdirectory encodes to the same bytes, has the same id, and is stored once
+// however many snapshots share it.
+//
+// Encoding (format-spec.md, "Tree"): a record (record.h) whose field 1
+// repeats, one per node, sorted by name bytes; each node is a record with the
+// tags of NodeTag below. Names are arbitrary bytes except '/' and NUL, never
+// "" / "." / "..": decoders reject others as Corruption.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "jsnap/id.h"
+#include "jsnap/status.h"
+
+namespace jsnap {
+
+enum class NodeType : uint8_t {
+  kFile = 1,
+  kDir = 2,
+  kSymlink = 3,
+  kFifo = 4,
+  kSocket = 5,
+  kCharDevice = 6,
+  kBlockDevice = 7,
+};
+const char* NodeTypeName(NodeType t);
+
+struct Xattr {
+  std::string name;
+  std::string value;
+  bool operator==(const Xattr&) const = default;
+};
+
+// What a snapshotted SQLite database was (issue: database-aware sources).
+struct SqliteInfo {
+  uint32_t page_size = 0;
+  uint64_t page_count = 0;
+  std::string journal_mode;
+  Id schema_fingerprint;
+  int64_t user_version = 0;
+  bool operator==(const SqliteInfo&) const = default;
+};
+
+struct Node {
+  std::string name;
+  NodeType type = NodeType::kFile;
+  uint32_t mode = 0;  // permission and set-id/sticky bits (st_mode & 07777)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::string user;
+  std::string group;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+  uint64_t size = 0;
+  std::string link_target;  // symlinks
+  uint64_t device = 0;      // st_dev, with inode: hardlink identity and change detection
+  uint64_t inode = 0;
+  uint64_t links = 0;       // st_nlink
+  uint64_t rdev = 0;        // device nodes
+  std::vector<Xattr> xattrs;
+  std::vector<Id> content;  // files: chunk ids in order
+  Id subtree;               // directories
+  std::optional<SqliteInfo> sqlite;
+
+  bool operator==(const Node&) const = default;
+};
+
+struct Tree {
+  std::vector<Node> nodes;  // sorted by name, names unique
+  std::string Encode() const;
+  // Sorts nodes by name; InvalidArgument on duplicate or invalid names.
+  Status Normalize();
+  const Node* Find(std::string_view name) const;
+};
+
+Result<Tree> DecodeTree(std::string_view data);
+// "", ".", "..", or containing '/' or NUL: names that could escape a target.
+bool IsValidNodeName(std::string_view name);
+
+}  // namespace jsnap

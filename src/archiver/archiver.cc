@@ -1,0 +1,495 @@
+#include "jsnap/archiver.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "jsnap/file_util.h"
+#include "jsnap/thread_pool.h"
+#include "node_info.h"
+#include "../repository/keys.h"
+
+namespace jsnap {
+
+namespace {
+
+using internal::FillNodeFromStat;
+
+// The source paths arranged as a tree: inner nodes are the directories
+// leading to a source, leaves are archived whole.
+struct SourceTree {
+  std::map<std::string, SourceTree> children;
+  bool whole = false;             // archive this path and everything below it
+  const StreamSource* stream = nullptr;
+};
+
+std::vector<std::string> Components(const std::string& abs) {
+  std::vector<std::string> out;
+  size_t pos = 1;
+  while (pos < abs.size()) {
+    size_t slash = abs.find('/', pos);
+    if (slash == std::string::npos) slash = abs.size();
+    if (slash > pos) out.push_back(abs.substr(pos, slash - pos));
+    pos = slash + 1;
+  }
+  return out;
+}
+
+// A node that may still be computed by a worker. Empty optional: the source
+// could not be read and is left out.
+struct Slot {
+  std::optional<Node> ready;
+  std::future<Result<std::optional<Node>>> pending;
+};
+
+class Archiver {
+ public:
+  Archiver(Repository& repo, const ArchiveOptions& opts)
+      : repo_(repo), opts_(opts),
+        pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 64) {
+    struct stat st;
+    if (::stat(repo.root().c_str(), &st) == 0) {
+      repo_dev_ = st.st_dev;
+      repo_ino_ = st.st_ino;
+    }
+  }
+
+  Result<ArchiveResult> Run() {
+    ArchiveResult result;
+    Snapshot& snap = result.snapshot;
+    snap.time_ns = opts_.time_ns;
+    snap.hostname = opts_.hostname;
+    snap.username = internal::CurrentUser();
+    snap.uid = ::geteuid();
+    snap.gid = ::getegid();
+    snap.tags = opts_.tags;
+    snap.paths = opts_.paths;
+    for (const StreamSource& s : opts_.streams) snap.paths.push_back(StreamPath(s));
+    std::sort(snap.paths.begin(), snap.paths.end());
+    snap.excludes = opts_.excludes.Patterns();
+    snap.program_version = kProgramVersion;
+
+    std::optional<Tree> parent_root;
+    ASSIGN_OR_RETURN(std::vector<SnapshotEntry> all, repo_.ListSnapshots());
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
+        snap.parent = it->id;
+        result.has_parent = true;
+        ASSIGN_OR_RETURN(Tree t, repo_.LoadTree(it->snapshot.tree));
+        parent_root = std::move(t);
+        break;
+      }
+    }
+
+    SourceTree sources;
+    for (const std::string& p : opts_.paths) Insert(&sources, p)->whole = true;
+    for (const StreamSource& s : opts_.streams) Insert(&sources, StreamPath(s))->stream = &s;
+
+    Result<Id> root = ArchiveSourceTree(sources, "", parent_root ? &*parent_root : nullptr);
+    pool_.Wait();
+    RETURN_IF_ERROR(root.status());
+    if (!opts_.dry_run) RETURN_IF_ERROR(repo_.Flush());
+    snap.tree = root.value();
+    snap.stats = stats_.Snapshot();
+    if (!opts_.dry_run) {
+      ASSIGN_OR_RETURN(result.snapshot_id, repo_.SaveSnapshot(snap));
+    }
+    return result;
+  }
+
+ private:
+  // Thread-safe counters; copied into the snapshot at the end.
+  struct Stats {
+    std::atomic<uint64_t> files_new{0}, files_changed{0}, files_unmodified{0}, dirs{0},
+        other_nodes{0}, total_bytes{0}, bytes_read{0}, data_blobs_added{0},
+        tree_blobs_added{0}, bytes_added{0}, bytes_added_stored{0}, errors{0};
+    SnapshotStats Snapshot() const {
+      return {files_new, files_changed, files_unmodified, dirs, other_nodes, total_bytes,
+              bytes_read, data_blobs_added, tree_blobs_added, bytes_added, bytes_added_stored,
+              errors};
+    }
+  };
+
+  static std::string StreamPath(const StreamSource& s) {
+    return s.name.empty() || s.name[0] != '/' ? "/" + s.name : NormalizePath(s.name);
+  }
+
+  static SourceTree* Insert(SourceTree* root, const std::string& abs) {
+    SourceTree* cur = root;
+    for (const std::string& c : Components(abs)) {
+      if (cur->whole) break;  // an enclosing path covers it
+      cur = &cur->children[c];
+    }
+    return cur;
+  }
+
+  void Warn(const std::string& msg) {
+    stats_.errors++;
+    if (opts_.progress) opts_.progress->errors++;
+    if (opts_.warn) opts_.warn(msg);
+  }
+
+  // Stores (or, in a dry run, looks up) one blob and counts it.
+  Status Store(BlobType type, std::string_view data, Id* id) {
+    bool added = false;
+    uint64_t stored = 0;
+    if (opts_.dry_run) {
+      *id = repo_.BlobId(data);
+      ASSIGN_OR_RETURN(bool has, repo_.HasBlob(*id));
+      added = !has;
+    } else {
+      RETURN_IF_ERROR(repo_.SaveBlob(type, data, id, &added, &stored));
+    }
+    if (!added) return Status::Ok();
+    (type == BlobType::kTree ? stats_.tree_blobs_added : stats_.data_blobs_added)++;
+    stats_.bytes_added += data.size();
+    stats_.bytes_added_stored += stored;
+    if (opts_.progress) opts_.progress->bytes_added += data.size();
+    return Status::Ok();
+  }
+
+  Result<Id> StoreTree(Tree& tree) {
+    RETURN_IF_ERROR(tree.Normalize());
+    Id id;
+    RETURN_IF_ERROR(Store(BlobType::kTree, tree.Encode(), &id));
+    return id;
+  }
+
+  // Splits what `read` yields into chunks and stores them.
+  Status ChunkStream(const std::function<Result<size_t>(char*, size_t)>& read, Node* node) {
+    const Chunker& chunker = repo_.chunker();
+    const size_t max = chunker.params().max_size;
+    thread_local std::string buf;
+    if (buf.size() < 2 * max) buf.resize(2 * max);
+    size_t start = 0, end = 0;
+    bool eof = false;
+    uint64_t total = 0;
+    for (;;) {
+      if (!eof && end - start < max) {
+        std::memmove(buf.data(), buf.data() + start, end - start);
+        end -= start;
+        start = 0;
+        while (!eof && end < buf.size()) {
+          ASSIGN_OR_RETURN(size_t n, read(buf.data() + end, buf.size() - end));
+          if (n == 0) eof = true;
+          end += n;
+          total += n;
+          stats_.bytes_read += n;
+          if (opts_.progress) {
+            opts_.progress->bytes_read += n;
+            opts_.progress->bytes_done += n;
+          }
+        }
+      }
+      if (start == end) break;
+      size_t cut = chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + start), end - start, eof);
+      JSNAP_CHECK(cut > 0);
+      Id id;
+      RETURN_IF_ERROR(Store(BlobType::kData, std::string_view(buf.data() + start, cut), &id));
+      node->content.push_back(id);
+      start += cut;
+    }
+    node->size = total;
+    return Status::Ok();
+  }
+
+  // Worker: reads and stores one regular file.
+  Result<std::optional<Node>> ArchiveFile(std::shared_ptr<UniqueFd> dir, std::string abs, Node node) {
+    UniqueFd fd(::openat(dir->get(), node.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
+    if (!fd.valid() && errno == EPERM) {  // O_NOATIME needs ownership
+      fd.Reset(::openat(dir->get(), node.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!fd.valid()) {
+      Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
+      return std::optional<Node>();
+    }
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    internal::ReadXattrs(fd.get(), &node);
+    const std::string what = abs;
+    const int raw_fd = fd.get();
+    Status st = ChunkStream([&](char* buf, size_t cap) -> Result<size_t> {
+      for (;;) {
+        ssize_t n = ::read(raw_fd, buf, cap);
+        if (n >= 0) return static_cast<size_t>(n);
+        if (errno != EINTR) return Status::FromErrno(errno, "read " + what);
+      }
+    }, &node);
+    if (!st.ok()) {
+      if (st.code() == Status::Code::kIOError) {  // the source failed, not the repository
+        Warn(st.message() + " (left out of the snapshot)");
+        return std::optional<Node>();
+      }
+      return st;
+    }
+    struct stat after;
+    if (::fstat(fd.get(), &after) == 0 &&
+        (static_cast<uint64_t>(after.st_size) != node.size ||
+         after.st_mtim.tv_sec * 1000000000 + after.st_mtim.tv_nsec != node.mtime_ns)) {
+      if (opts_.warn) opts_.warn("warning: " + abs + " changed while it was read");
+      FillNodeFromStat(node.name, after, &node);
+    }
+    if (opts_.progress) opts_.progress->files++;
+    return std::optional<Node>(std::move(node));
+  }
+
+  // Produces the node for one directory entry.
+  Result<Slot> ArchiveEntry(const std::shared_ptr<UniqueFd>& dir, const std::string& abs,
+                            const std::string& name, const struct stat& st, const Node* before,
+                            dev_t root_dev) {
+    Slot slot;
+    Node node;
+    FillNodeFromStat(name, st, &node);
+    switch (node.type) {
+      case NodeType::kFile: {
+        stats_.total_bytes += node.size;
+        if (!opts_.force_reread && before != nullptr && internal::SameFileMetadata(node, *before)) {
+          ASSIGN_OR_RETURN(bool complete, AllBlobsPresent(before->content));
+          if (complete) {
+            node.content = before->content;
+            node.xattrs = before->xattrs;  // xattr changes move ctime
+            stats_.files_unmodified++;
+            if (opts_.progress) {
+              opts_.progress->files++;
+              opts_.progress->bytes_done += node.size;
+            }
+            slot.ready = std::move(node);
+            return slot;
+          }
+        }
+        (before != nullptr ? stats_.files_changed : stats_.files_new)++;
+        auto task = std::make_shared<std::packaged_task<Result<std::optional<Node>>()>>(
+            [this, dir, abs, node = std::move(node)]() mutable {
+              return ArchiveFile(dir, abs, std::move(node));
+            });
+        slot.pending = task->get_future();
+        pool_.Submit([task] { (*task)(); });
+        return slot;
+      }
+      case NodeType::kDir: {
+        stats_.dirs++;
+        if (opts_.progress) opts_.progress->dirs++;
+        const Tree* before_tree = nullptr;
+        std::optional<Tree> loaded;
+        if (before != nullptr && before->type == NodeType::kDir) {
+          auto t = repo_.LoadTree(before->subtree);
+          if (t.ok()) loaded = std::move(t).value();
+          before_tree = loaded ? &*loaded : nullptr;
+        }
+        const bool skip_contents = (opts_.one_file_system && st.st_dev != root_dev) ||
+                                   (st.st_dev == repo_dev_ && st.st_ino == repo_ino_);
+        UniqueFd fd;
+        if (!skip_contents) {
+          fd.Reset(::openat(dir->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+          if (!fd.valid()) {
+            Warn("cannot read directory " + abs + ": " + std::strerror(errno) +
+                 " (stored empty)");
+          } else {
+            internal::ReadXattrs(fd.get(), &node);
+          }
+        }
+        Tree tree;
+        if (fd.valid()) {
+          ASSIGN_OR_RETURN(tree, ArchiveDirectory(std::make_shared<UniqueFd>(std::move(fd)), abs,
+                                                  before_tree, root_dev));
+        }
+        ASSIGN_OR_RETURN(node.subtree, StoreTree(tree));
+        slot.ready = std::move(node);
+        return slot;
+      }
+      case NodeType::kSymlink: {
+        std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
+        ssize_t n = ::readlinkat(dir->get(), name.c_str(), target.data(), target.size());
+        if (n < 0) {
+          Warn("cannot read symlink " + abs + ": " + std::strerror(errno) + " (left out)");
+          return slot;
+        }
+        target.resize(static_cast<size_t>(n));
+        node.link_target = std::move(target);
+        node.size = node.link_target.size();
+        stats_.other_nodes++;
+        slot.ready = std::move(node);
+        return slot;
+      }
+      default:
+        stats_.other_nodes++;
+        slot.ready = std::move(node);
+        return slot;
+    }
+  }
+
+  Result<bool> AllBlobsPresent(const std::vector<Id>& ids) {
+    for (const Id& id : ids) {
+      ASSIGN_OR_RETURN(bool has, repo_.HasBlob(id));
+      if (!has) return false;
+    }
+    return true;
+  }
+
+  Result<Tree> ArchiveDirectory(std::shared_ptr<UniqueFd> dir, const std::string& abs,
+                                const Tree* before, dev_t root_dev) {
+    int dup_fd = ::dup(dir->get());
+    DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
+    if (d == nullptr) {
+      if (dup_fd >= 0) ::close(dup_fd);
+      Warn("cannot list directory " + abs + ": " + std::strerror(errno));
+      return Tree();
+    }
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+    }
+    const int list_errno = errno;
+    ::closedir(d);
+    if (list_errno != 0) Warn("error listing " + abs + ": " + std::strerror(list_errno));
+    std::sort(names.begin(), names.end());
+
+    std::vector<Slot> slots;
+    slots.reserve(names.size());
+    for (const std::string& name : names) {
+      const std::string child = abs == "/" ? "/" + name : abs + "/" + name;
+      struct stat st;
+      if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        Warn("cannot stat " + child + ": " + std::strerror(errno) + " (left out)");
+        continue;
+      }
+      if (opts_.excludes.Excluded(child, S_ISDIR(st.st_mode))) continue;
+      const Node* prev = before ? before->Find(name) : nullptr;
+      ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child, name, st, prev, root_dev));
+      slots.push_back(std::move(slot));
+    }
+    return Collect(slots);
+  }
+
+  // Waits for the pending nodes; the first error wins.
+  Result<Tree> Collect(std::vector<Slot>& slots) {
+    Tree tree;
+    Status first;
+    for (Slot& s : slots) {
+      if (s.pending.valid()) {
+        Result<std::optional<Node>> r = s.pending.get();
+        if (!r.ok()) {
+          if (first.ok()) first = r.status();
+          continue;
+        }
+        s.ready = std::move(r.value());
+      }
+      if (s.ready) tree.nodes.push_back(std::move(*s.ready));
+    }
+    RETURN_IF_ERROR(first);
+    return tree;
+  }
+
+  Result<Id> ArchiveSourceTree(const SourceTree& src, const std::string& abs, const Tree* before) {
+    std::vector<Slot> slots;
+    const std::string dir_path = abs.empty() ? "/" : abs;
+    auto dir = std::make_shared<UniqueFd>(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (const auto& [name, child] : src.children) {
+      const std::string child_abs = abs + "/" + name;
+      const Node* prev = before ? before->Find(name) : nullptr;
+      if (child.stream != nullptr) {
+        ASSIGN_OR_RETURN(Node node, ArchiveStream(*child.stream, name));
+        Slot s;
+        s.ready = std::move(node);
+        slots.push_back(std::move(s));
+        continue;
+      }
+      struct stat st;
+      const bool ok = dir->valid() && ::fstatat(dir->get(), name.c_str(), &st,
+                                                child.whole ? AT_SYMLINK_NOFOLLOW : 0) == 0;
+      if (!ok) {
+        Warn("cannot read " + child_abs + ": " + std::strerror(errno) + " (left out)");
+        continue;
+      }
+      if (child.whole) {
+        ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child_abs, name, st, prev, st.st_dev));
+        slots.push_back(std::move(slot));
+        continue;
+      }
+      // A directory on the way to a source: its metadata, and only the
+      // entries that lead to sources.
+      Node node;
+      FillNodeFromStat(name, st, &node);
+      node.type = NodeType::kDir;
+      node.size = 0;
+      const Tree* prev_tree = nullptr;
+      std::optional<Tree> loaded;
+      if (prev != nullptr && prev->type == NodeType::kDir) {
+        auto t = repo_.LoadTree(prev->subtree);
+        if (t.ok()) loaded = std::move(t).value();
+        prev_tree = loaded ? &*loaded : nullptr;
+      }
+      ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, prev_tree));
+      Slot s;
+      s.ready = std::move(node);
+      slots.push_back(std::move(s));
+    }
+    ASSIGN_OR_RETURN(Tree tree, Collect(slots));
+    return StoreTree(tree);
+  }
+
+  Result<Node> ArchiveStream(const StreamSource& s, const std::string& name) {
+    Node node;
+    node.name = name;
+    node.type = NodeType::kFile;
+    node.mode = 0600;
+    node.uid = ::geteuid();
+    node.gid = ::getegid();
+    node.user = internal::CurrentUser();
+    node.mtime_ns = node.ctime_ns = opts_.time_ns;
+    stats_.files_new++;
+    RETURN_IF_ERROR(ChunkStream(s.read, &node));
+    stats_.total_bytes += node.size;
+    if (s.finish) RETURN_IF_ERROR(s.finish());
+    return node;
+  }
+
+  Repository& repo_;
+  const ArchiveOptions& opts_;
+  ThreadPool pool_;
+  Stats stats_;
+  dev_t repo_dev_ = 0;
+  ino_t repo_ino_ = 0;
+};
+
+}  // namespace
+
+std::string NormalizePath(const std::string& path) {
+  std::string abs = path;
+  if (abs.empty() || abs[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof(cwd)) != nullptr) abs = std::string(cwd) + "/" + abs;
+  }
+  std::vector<std::string> parts;
+  for (const std::string& c : Components(abs)) {
+    if (c == ".") continue;
+    if (c == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(c);
+  }
+  std::string out;
+  for (const std::string& p : parts) out += "/" + p;
+  return out.empty() ? "/" : out;
+}
+
+Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts) {
+  if (opts.paths.empty() && opts.streams.empty()) {
+    return Status::InvalidArgument("nothing to back up: give at least one path");
+  }
+  Archiver archiver(repo, opts);
+  return archiver.Run();
+}
+
+}  // namespace jsnap

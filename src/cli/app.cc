@@ -1,0 +1,42 @@
+#include <csignal>
+#include <iostream>
+
+#include "commands.h"
+
+namespace jsnap::cli {
+
+int Main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // `jsnap dump ... | head` gets EPIPE, not a crash
+  CLI::App app{
+      "jsnap: deduplicating, encrypted snapshots of folders, files and databases.\n\n"
+      "Start with:  jsnap init -r /srv/backup\n"
+      "then:        jsnap create -r /srv/backup /srv/app/data\n"
+      "             jsnap snapshots -r /srv/backup\n"
+      "             jsnap restore -r /srv/backup latest --target /tmp/restore\n"
+      "Exit codes: 0 ok, 1 error, 3 snapshot saved but some files were unreadable,\n"
+      "10 no repository, 11 repository locked, 12 wrong password.",
+      "jsnap"};
+  app.set_version_flag("--version", kProgramVersion);
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalOptions g;
+  AddGlobalOptions(app, g);
+  int exit_code = kExitOk;
+  RegisterInit(app, g, &exit_code);
+  RegisterKey(app, g, &exit_code);
+  RegisterCreate(app, g, &exit_code);
+  RegisterSnapshots(app, g, &exit_code);
+  RegisterLs(app, g, &exit_code);
+  RegisterDump(app, g, &exit_code);
+  RegisterStats(app, g, &exit_code);
+  RegisterRestore(app, g, &exit_code);
+  RegisterRepair(app, g, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}
+
+}  // namespace jsnap::cli

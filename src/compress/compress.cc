@@ -1,0 +1,78 @@
+#include "jsnap/compress.h"
+
+#include <zstd.h>
+
+#include <memory>
+
+namespace jsnap {
+
+namespace {
+enum Mode : char { kRaw = 0, kZstd = 1 };
+
+struct CctxDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DctxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+// Contexts are reused per thread: creating one per blob costs more than
+// compressing a small blob.
+ZSTD_CCtx* ThreadCctx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CctxDeleter> ctx(ZSTD_createCCtx());
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDctx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DctxDeleter> ctx(ZSTD_createDCtx());
+  return ctx.get();
+}
+}  // namespace
+
+void CompressFrameAppend(std::string_view data, int level, std::string* out) {
+  const size_t start = out->size();
+  if (level > 0 && data.size() >= 64) {
+    const size_t bound = ZSTD_compressBound(data.size());
+    out->resize(start + 1 + bound);
+    (*out)[start] = kZstd;
+    size_t n = ZSTD_compressCCtx(ThreadCctx(), out->data() + start + 1, bound, data.data(),
+                                 data.size(), level);
+    if (!ZSTD_isError(n) && n < data.size()) {
+      out->resize(start + 1 + n);
+      return;
+    }
+  }
+  out->resize(start);
+  out->push_back(kRaw);
+  out->append(data);
+}
+
+Result<std::string> DecompressFrame(std::string_view frame, size_t expected_size) {
+  if (frame.empty()) return Status::Corruption("empty blob frame");
+  const std::string_view payload = frame.substr(1);
+  if (frame[0] == kRaw) {
+    if (expected_size != SIZE_MAX && payload.size() != expected_size) {
+      return Status::Corruption("raw blob has " + std::to_string(payload.size()) +
+                                " bytes, index says " + std::to_string(expected_size));
+    }
+    return std::string(payload);
+  }
+  if (frame[0] != kZstd) {
+    return Status::Corruption("unknown compression mode " + std::to_string(int(frame[0])));
+  }
+  unsigned long long size = ZSTD_getFrameContentSize(payload.data(), payload.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return Status::Corruption("zstd frame has no valid content size");
+  }
+  if ((expected_size != SIZE_MAX && size != expected_size) || size > (1ull << 32)) {
+    return Status::Corruption("zstd frame declares " + std::to_string(size) + " bytes, expected " +
+                              std::to_string(expected_size));
+  }
+  std::string out(size, '\0');
+  size_t n = ZSTD_decompressDCtx(ThreadDctx(), out.data(), out.size(), payload.data(), payload.size());
+  if (ZSTD_isError(n) || n != size) {
+    return Status::Corruption(std::string("zstd: ") +
+                              (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
+  }
+  return out;
+}
+
+}  // namespace jsnap

@@ -1,0 +1,244 @@
+#include "jsnap/index.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "jsnap/record.h"
+
+namespace jsnap {
+
+namespace {
+
+constexpr char kBlobPrefix = 'b';
+constexpr char kPackPrefix = 'p';
+constexpr char kSnapshotPrefix = 's';
+constexpr size_t kBlobValueSize = Id::kSize + 4 + 4 + 4 + 1;
+
+std::string Key(char prefix, const Id& id) {
+  std::string k(1, prefix);
+  k.append(id.View());
+  return k;
+}
+
+void PutU32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+std::string EncodeLocation(const BlobLocation& loc) {
+  std::string v(kBlobValueSize, '\0');
+  std::memcpy(v.data(), loc.pack.bytes.data(), Id::kSize);
+  PutU32(v.data() + 32, loc.offset);
+  PutU32(v.data() + 36, loc.length);
+  PutU32(v.data() + 40, loc.raw_length);
+  v[44] = static_cast<char>(loc.type);
+  return v;
+}
+
+Result<BlobLocation> DecodeLocation(std::string_view v) {
+  if (v.size() != kBlobValueSize) return Status::Corruption("index: malformed blob entry");
+  BlobLocation loc;
+  loc.pack = Id::FromBytes(v.data());
+  loc.offset = GetU32(v.data() + 32);
+  loc.length = GetU32(v.data() + 36);
+  loc.raw_length = GetU32(v.data() + 40);
+  loc.type = static_cast<BlobType>(v[44]);
+  return loc;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsNoSpace()) return Status::NoSpace("index: " + what + ": " + s.ToString());
+  if (s.IsCorruption()) {
+    return Status::Corruption("index: " + what + ": " + s.ToString() +
+                              " (run 'jsnap repair index' to rebuild it)");
+  }
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::Locked("index is in use by another jsnap process: " + s.ToString());
+  }
+  return Status::IOError("index: " + what + ": " + s.ToString());
+}
+
+class RocksIndex : public Index {
+ public:
+  explicit RocksIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+  Result<std::optional<BlobLocation>> Find(const Id& blob) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kBlobPrefix, blob), &value);
+    if (s.IsNotFound()) return std::optional<BlobLocation>();
+    RETURN_IF_ERROR(FromRocks(s, "lookup"));
+    ASSIGN_OR_RETURN(BlobLocation loc, DecodeLocation(value));
+    return std::optional<BlobLocation>(loc);
+  }
+
+  Status AddPack(const PackInfo& pack) override {
+    std::lock_guard<std::mutex> lock(add_mu_);
+    rocksdb::WriteBatch batch;
+    for (const PackEntry& e : pack.entries) {
+      const std::string key = Key(kBlobPrefix, e.id);
+      // A blob stored in several packs (an interrupted run, a race) is
+      // indexed at the pack with the smallest id, whatever the order packs
+      // are added in, so a rebuilt index gives the same answers.
+      std::string existing;
+      if (db_->Get(rocksdb::ReadOptions(), key, &existing).ok() &&
+          existing.size() == kBlobValueSize &&
+          std::memcmp(existing.data(), pack.id.bytes.data(), Id::kSize) < 0) {
+        continue;
+      }
+      BlobLocation loc{pack.id, e.type, e.offset, e.length, e.raw_length};
+      batch.Put(key, EncodeLocation(loc));
+    }
+    batch.Put(Key(kPackPrefix, pack.id), EncodePackInfo(pack));
+    return Write(&batch, "add pack " + pack.id.Hex());
+  }
+
+  Status RemovePack(const Id& pack) override {
+    ASSIGN_OR_RETURN(std::optional<PackInfo> info, GetPack(pack));
+    rocksdb::WriteBatch batch;
+    if (info) {
+      for (const PackEntry& e : info->entries) {
+        ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, Find(e.id));
+        if (loc && loc->pack == pack) batch.Delete(Key(kBlobPrefix, e.id));
+      }
+    }
+    batch.Delete(Key(kPackPrefix, pack));
+    return Write(&batch, "remove pack " + pack.Hex());
+  }
+
+  Result<std::optional<PackInfo>> GetPack(const Id& pack) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kPackPrefix, pack), &value);
+    if (s.IsNotFound()) return std::optional<PackInfo>();
+    RETURN_IF_ERROR(FromRocks(s, "read pack entry"));
+    ASSIGN_OR_RETURN(PackInfo info, DecodePackInfo(pack, value));
+    return std::optional<PackInfo>(std::move(info));
+  }
+
+  Status ForEachPack(const std::function<void(const PackInfo&)>& fn) override {
+    return Scan(kPackPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(PackInfo info, DecodePackInfo(id, v));
+      fn(info);
+      return Status::Ok();
+    });
+  }
+
+  Status ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) override {
+    return Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(BlobLocation loc, DecodeLocation(v));
+      fn(id, loc);
+      return Status::Ok();
+    });
+  }
+
+  Status PutSnapshot(const Id& id, const std::string& record) override {
+    rocksdb::WriteBatch batch;
+    batch.Put(Key(kSnapshotPrefix, id), record);
+    return Write(&batch, "add snapshot " + id.Hex());
+  }
+
+  Status RemoveSnapshot(const Id& id) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(Key(kSnapshotPrefix, id));
+    return Write(&batch, "remove snapshot " + id.Hex());
+  }
+
+  Status ForEachSnapshot(const std::function<void(const Id&, const std::string&)>& fn) override {
+    return Scan(kSnapshotPrefix, [&](const Id& id, std::string_view v) -> Status {
+      fn(id, std::string(v));
+      return Status::Ok();
+    });
+  }
+
+ private:
+  Status Write(rocksdb::WriteBatch* batch, const std::string& what) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // the index must never lag behind a snapshot that needs it
+    return FromRocks(db_->Write(wo, batch), what);
+  }
+
+  Status Scan(char prefix, const std::function<Status(const Id&, std::string_view)>& fn) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const std::string start(1, prefix);
+    for (it->Seek(start); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      if (k.size() == 0 || k[0] != prefix) break;
+      if (k.size() != 1 + Id::kSize) return Status::Corruption("index: malformed key");
+      RETURN_IF_ERROR(fn(Id::FromBytes(k.data() + 1), std::string_view(it->value().data(), it->value().size())));
+    }
+    return FromRocks(it->status(), "scan");
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::mutex add_mu_;  // AddPack reads then writes blob entries
+};
+
+rocksdb::Options MakeOptions() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.compression = rocksdb::kNoCompression;  // keys are hashes: nothing to gain
+  o.write_buffer_size = 16 << 20;
+  o.max_open_files = 256;
+  o.keep_log_file_num = 2;
+  o.max_background_jobs = 2;
+  rocksdb::BlockBasedTableOptions t;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Bounded cache: index memory stays flat however many blobs there are.
+  t.block_cache = rocksdb::NewLRUCache(32 << 20);
+  t.cache_index_and_filter_blocks = true;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+}  // namespace
+
+std::string EncodePackInfo(const PackInfo& info) {
+  RecordWriter w;
+  w.Uint(1, info.size);
+  w.Int(3, info.last_verified_ns);
+  w.Bytes(4, EncodePackHeader(info.entries));
+  return w.Take();
+}
+
+Result<PackInfo> DecodePackInfo(const Id& id, std::string_view record) {
+  PackInfo info;
+  info.id = id;
+  RecordReader r(record);
+  std::string_view header;
+  while (r.Next()) {
+    switch (r.tag()) {
+      case 1: info.size = r.AsUint(); break;
+      case 3: info.last_verified_ns = r.AsInt(); break;
+      case 4: header = r.bytes(); break;
+      default: break;
+    }
+  }
+  RETURN_IF_ERROR(r.status().WithContext("index entry of pack " + id.Hex()));
+  ASSIGN_OR_RETURN(info.entries, DecodePackHeader(header, info.size));
+  return info;
+}
+
+Result<std::unique_ptr<Index>> Index::Open(const std::string& path, bool read_only) {
+  rocksdb::Options o = MakeOptions();
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw)
+                                : rocksdb::DB::Open(o, path, &raw);
+  RETURN_IF_ERROR(FromRocks(s, "open " + path));
+  return std::unique_ptr<Index>(new RocksIndex(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+Status DestroyIndex(const std::string& path) {
+  return FromRocks(rocksdb::DestroyDB(path, MakeOptions()), "destroy " + path);
+}
+
+}  // namespace jsnap

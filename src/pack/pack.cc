@@ -1,0 +1,114 @@
+#include "jsnap/pack.h"
+
+#include <cstring>
+
+#include "jsnap/compress.h"
+
+namespace jsnap {
+
+namespace {
+void PutU32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint32_t GetU32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(p[i]);
+  return v;
+}
+}  // namespace
+
+const char* BlobTypeName(BlobType t) { return t == BlobType::kTree ? "tree" : "data"; }
+
+void PackWriter::Add(BlobType type, const Id& id, std::string_view sealed, uint32_t raw_length) {
+  PackEntry e;
+  e.type = type;
+  e.id = id;
+  e.offset = static_cast<uint32_t>(data_.size());
+  e.length = static_cast<uint32_t>(sealed.size());
+  e.raw_length = raw_length;
+  data_.append(sealed);
+  entries_.push_back(e);
+}
+
+std::string PackWriter::Finish(const KeyBytes& key, Id* pack_id, std::vector<PackEntry>* entries) {
+  const size_t header_start = data_.size();
+  SealAppend(key, EncodePackHeader(entries_), &data_);
+  PutU32(&data_, static_cast<uint32_t>(data_.size() - header_start));
+  *pack_id = PlainHash(data_);
+  *entries = std::move(entries_);
+  entries_.clear();
+  std::string out = std::move(data_);
+  data_.clear();
+  return out;
+}
+
+std::string EncodePackHeader(const std::vector<PackEntry>& entries) {
+  std::string out;
+  out.reserve(entries.size() * kPackEntrySize);
+  for (const PackEntry& e : entries) {
+    out.push_back(static_cast<char>(e.type));
+    PutU32(&out, e.length);
+    PutU32(&out, e.raw_length);
+    out.append(e.id.View());
+  }
+  return out;
+}
+
+Result<std::vector<PackEntry>> DecodePackHeader(std::string_view plain, uint64_t body_size) {
+  if (plain.size() % kPackEntrySize != 0) {
+    return Status::Corruption("pack header size " + std::to_string(plain.size()) +
+                              " is not a multiple of the entry size");
+  }
+  std::vector<PackEntry> entries(plain.size() / kPackEntrySize);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const char* p = plain.data() + i * kPackEntrySize;
+    PackEntry& e = entries[i];
+    if (static_cast<uint8_t>(p[0]) > 1) {
+      return Status::Corruption("pack header entry " + std::to_string(i) + " has unknown type " +
+                                std::to_string(static_cast<uint8_t>(p[0])));
+    }
+    e.type = static_cast<BlobType>(p[0]);
+    e.length = GetU32(p + 1);
+    e.raw_length = GetU32(p + 5);
+    e.id = Id::FromBytes(p + 9);
+    e.offset = static_cast<uint32_t>(offset);
+    offset += e.length;
+    if (offset > body_size || e.length < kSealOverhead + 1) {
+      return Status::Corruption("pack header entry " + std::to_string(i) +
+                                " points outside the pack body");
+    }
+  }
+  return entries;
+}
+
+Result<uint32_t> DecodePackTrailer(std::string_view trailer, uint64_t pack_size) {
+  if (trailer.size() != kPackTrailerSize || pack_size < kPackTrailerSize) {
+    return Status::Corruption("pack is too short to hold a header");
+  }
+  uint32_t len = GetU32(trailer.data());
+  if (len < kSealOverhead || len > pack_size - kPackTrailerSize) {
+    return Status::Corruption("pack trailer declares a header of " + std::to_string(len) +
+                              " bytes, which does not fit (truncated pack?)");
+  }
+  return len;
+}
+
+void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out) {
+  std::string frame;
+  frame.reserve(plaintext.size() / 2 + 64);
+  CompressFrameAppend(plaintext, level, &frame);
+  SealAppend(key, frame, out);
+}
+
+Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
+                               std::string_view stored, uint32_t raw_length) {
+  ASSIGN_OR_RETURN(std::string frame, Open(enc_key, stored));
+  ASSIGN_OR_RETURN(std::string plain, DecompressFrame(frame, raw_length));
+  if (KeyedHash(id_key, plain) != id) {
+    return Status::Corruption("content does not hash to its id");
+  }
+  return plain;
+}
+
+}  // namespace jsnap

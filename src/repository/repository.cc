@@ -1,0 +1,415 @@
+#include "jsnap/repository.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "jsnap/file_util.h"
+#include "keys.h"
+
+namespace jsnap {
+
+const char* const kProgramVersion = "jsnap 0.1.0";
+
+std::string Repository::IndexPath() const { return JoinPath(root_, "index"); }
+
+Status Repository::Init(const std::string& path, const std::string& password,
+                        const InitOptions& opts) {
+  RETURN_IF_ERROR(InitCrypto());
+  RETURN_IF_ERROR(opts.chunker.Validate());
+  if (PathExists(JoinPath(path, "config"))) {
+    return Status::AlreadyExists("a repository already exists at " + path);
+  }
+  RETURN_IF_ERROR(CreateLocalLayout(path).WithContext("create repository at " + path));
+  auto backend = NewLocalBackend(path);
+  RepoConfig config;
+  RandomBytes(config.id.bytes.data(), Id::kSize);
+  config.chunker = opts.chunker;
+  config.pack_size = opts.pack_size;
+  MasterKey key = MasterKey::Generate();
+  const std::string keyfile = internal::EncodeKeyFile(key, config.id, password, opts.kdf);
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Index> index, Index::Open(JoinPath(path, "index"), false));
+  }
+  // The key first: a config without a key would be a repository nobody opens.
+  RETURN_IF_ERROR(backend->Save({FileType::kKey, PlainHash(keyfile).Hex()}, keyfile));
+  return backend->Save({FileType::kConfig, ""}, internal::EncodeConfig(config));
+}
+
+Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path,
+                                                     const std::string& password,
+                                                     const OpenOptions& opts) {
+  RETURN_IF_ERROR(InitCrypto());
+  std::unique_ptr<Repository> repo(new Repository());
+  repo->root_ = path;
+  repo->backend_ = NewLocalBackend(path);
+  repo->compression_level_ = opts.compression_level;
+  auto config_text = repo->backend_->Load({FileType::kConfig, ""});
+  if (!config_text.ok()) {
+    if (config_text.status().IsNotFound()) {
+      return Status::NoRepository("no repository at " + path +
+                                  " (create one with 'jsnap init --repo " + path + "')");
+    }
+    return config_text.status();
+  }
+  ASSIGN_OR_RETURN(repo->config_, internal::DecodeConfig(config_text.value()));
+
+  // Try every key file; Argon2id makes each try cost ~0.1 s, so there are few.
+  std::vector<std::string> key_ids;
+  RETURN_IF_ERROR(repo->backend_->List(FileType::kKey, [&](const std::string& n, uint64_t) {
+    key_ids.push_back(n);
+  }));
+  std::sort(key_ids.begin(), key_ids.end());
+  bool opened = false;
+  for (const std::string& kid : key_ids) {
+    auto text = repo->backend_->Load({FileType::kKey, kid});
+    if (!text.ok()) continue;
+    auto key = internal::OpenKeyFile(text.value(), repo->config_.id, password);
+    if (key.ok()) {
+      repo->key_ = key.value();
+      repo->key_id_ = kid;
+      opened = true;
+      break;
+    }
+    if (!key.status().IsCorruption()) continue;
+    std::fprintf(stderr, "jsnap: warning: key %s is unreadable: %s\n", kid.c_str(),
+                 key.status().message().c_str());
+  }
+  if (!opened) {
+    return Status::WrongPassword("wrong password: no key of repository " + path +
+                                 " opens with it");
+  }
+  repo->chunker_ = Chunker(repo->config_.chunker, repo->key_.chunker_seed);
+  ASSIGN_OR_RETURN(repo->lock_, RepoLock::Acquire(path, opts.lock, opts.wait_lock, opts.description));
+  if (opts.rebuild_index) {
+    RETURN_IF_ERROR(repo->RebuildIndex());
+  } else {
+    RETURN_IF_ERROR(repo->OpenIndex(opts.writable));
+  }
+  return repo;
+}
+
+Repository::~Repository() {
+  index_.reset();  // close the database before releasing the lock
+  lock_.reset();
+}
+
+Status Repository::OpenIndex(bool writable) {
+  const std::string path = IndexPath();
+  const bool exists = PathExists(JoinPath(path, "CURRENT"));
+  if (!writable) {
+    if (!exists) {
+      return Status::NotFound("the index of " + root_ +
+                              " is missing; run 'jsnap repair index' to rebuild it");
+    }
+    ASSIGN_OR_RETURN(index_, Index::Open(path, /*read_only=*/true));
+    return Status::Ok();
+  }
+  if (!exists) {
+    std::fprintf(stderr, "jsnap: the index is missing; rebuilding it from the packs\n");
+    return RebuildIndex();
+  }
+  auto index = Index::Open(path, /*read_only=*/false);
+  if (!index.ok() && index.status().IsCorruption()) {
+    std::fprintf(stderr, "jsnap: %s\njsnap: rebuilding the index\n", index.status().message().c_str());
+    return RebuildIndex();
+  }
+  RETURN_IF_ERROR(index.status());
+  index_ = std::move(index).value();
+  return SyncIndex();
+}
+
+// Brings the index in line with the backend: packs written by an interrupted
+// process are indexed (their blobs become reusable), packs that vanished are
+// dropped (so nothing new is deduplicated against lost data), and snapshot
+// files are mirrored.
+Status Repository::SyncIndex() {
+  std::map<Id, uint64_t> on_disk;
+  RETURN_IF_ERROR(backend_->List(FileType::kPack, [&](const std::string& name, uint64_t size) {
+    auto id = Id::FromHex(name);
+    if (id.ok()) on_disk[id.value()] = size;
+  }));
+  std::vector<Id> vanished;
+  RETURN_IF_ERROR(index_->ForEachPack([&](const PackInfo& p) {
+    if (on_disk.erase(p.id) == 0) vanished.push_back(p.id);
+  }));
+  if (!vanished.empty()) {
+    for (const Id& id : vanished) {
+      std::fprintf(stderr,
+                   "jsnap: warning: pack %s is in the index but missing from the repository; "
+                   "its blobs will be stored again (run 'jsnap check' to see what it affects)\n",
+                   id.Hex().c_str());
+    }
+    // A blob of a vanished pack may also sit in a pack that is still there;
+    // a rebuild finds it, where removing entries one by one would not.
+    return RebuildIndex();
+  }
+  for (const auto& [id, size] : on_disk) {
+    Status st = IndexPackFromBackend(id, size);
+    if (st.IsCorruption()) {
+      std::fprintf(stderr, "jsnap: warning: %s (skipped)\n", st.message().c_str());
+      continue;
+    }
+    RETURN_IF_ERROR(st);
+  }
+  std::map<Id, bool> snaps;
+  RETURN_IF_ERROR(backend_->List(FileType::kSnapshot, [&](const std::string& name, uint64_t) {
+    auto id = Id::FromHex(name);
+    if (id.ok()) snaps[id.value()] = false;
+  }));
+  std::vector<Id> stale;
+  RETURN_IF_ERROR(index_->ForEachSnapshot([&](const Id& id, const std::string&) {
+    auto it = snaps.find(id);
+    if (it == snaps.end()) stale.push_back(id); else it->second = true;
+  }));
+  for (const Id& id : stale) RETURN_IF_ERROR(index_->RemoveSnapshot(id));
+  for (const auto& [id, indexed] : snaps) {
+    if (indexed) continue;
+    auto record = LoadSnapshotRecord(id);
+    if (!record.ok()) {
+      std::fprintf(stderr, "jsnap: warning: %s\n", record.status().message().c_str());
+      continue;
+    }
+    RETURN_IF_ERROR(index_->PutSnapshot(id, record.value()));
+  }
+  return Status::Ok();
+}
+
+Status Repository::IndexPackFromBackend(const Id& pack, uint64_t size) {
+  const FileHandle h{FileType::kPack, pack.Hex()};
+  const std::string what = "pack " + pack.Hex();
+  ASSIGN_OR_RETURN(std::string trailer, backend_->Load(h, size - std::min<uint64_t>(size, 4), 4));
+  auto header_len = DecodePackTrailer(trailer, size);
+  RETURN_IF_ERROR(header_len.status().WithContext(what));
+  ASSIGN_OR_RETURN(std::string sealed, backend_->Load(h, size - 4 - header_len.value(), header_len.value()));
+  auto plain = jsnap::Open(key_.encryption, sealed);
+  RETURN_IF_ERROR(plain.status().WithContext(what + ": header"));
+  auto entries = DecodePackHeader(plain.value(), size - 4 - header_len.value());
+  RETURN_IF_ERROR(entries.status().WithContext(what));
+  PackInfo info;
+  info.id = pack;
+  info.size = size;
+  info.entries = std::move(entries).value();
+  return index_->AddPack(info);
+}
+
+Status Repository::RebuildIndex() {
+  index_.reset();
+  RETURN_IF_ERROR(DestroyIndex(IndexPath()));
+  ASSIGN_OR_RETURN(index_, Index::Open(IndexPath(), /*read_only=*/false));
+  return SyncIndex();
+}
+
+// --- blobs -------------------------------------------------------------------
+
+Result<bool> Repository::HasBlob(const Id& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.count(id) != 0) return true;
+  }
+  ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(id));
+  return loc.has_value();
+}
+
+Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,
+                            uint64_t* stored) {
+  *id = BlobId(plaintext);
+  *added = false;
+  if (stored != nullptr) *stored = 0;
+  ASSIGN_OR_RETURN(bool has, HasBlob(*id));
+  if (has) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!pending_.insert(*id).second) return Status::Ok();  // another thread won
+  }
+  std::string sealed;
+  sealed.reserve(plaintext.size() + kSealOverhead + 64);
+  EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed);
+  *added = true;
+  if (stored != nullptr) *stored = sealed.size();
+
+  std::string pack_data;
+  Id pack_id;
+  std::vector<PackEntry> entries;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    PackWriter& packer = packers_[static_cast<int>(type)];
+    packer.Add(type, *id, sealed, static_cast<uint32_t>(plaintext.size()));
+    if (packer.size() < config_.pack_size) return Status::Ok();
+    pack_data = packer.Finish(key_.encryption, &pack_id, &entries);
+  }
+  // Written outside the lock: other threads keep filling a fresh packer.
+  return WritePack(std::move(pack_data), pack_id, std::move(entries));
+}
+
+Status Repository::WritePack(std::string data, const Id& pack_id, std::vector<PackEntry> entries) {
+  PackInfo info;
+  info.id = pack_id;
+  info.size = data.size();
+  info.entries = std::move(entries);
+  Status st = backend_->Save({FileType::kPack, pack_id.Hex()}, data);
+  if (st.ok()) st = index_->AddPack(info);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const PackEntry& e : info.entries) pending_.erase(e.id);
+  return st;
+}
+
+Status Repository::Flush() {
+  for (int t = 0; t < 2; ++t) {
+    std::string data;
+    Id pack_id;
+    std::vector<PackEntry> entries;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (packers_[t].empty()) continue;
+      data = packers_[t].Finish(key_.encryption, &pack_id, &entries);
+    }
+    RETURN_IF_ERROR(WritePack(std::move(data), pack_id, std::move(entries)));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Repository::LoadBlob(const Id& id) {
+  ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(id));
+  if (!loc) {
+    return Status::NotFound("blob " + id.Hex() +
+                            " is not in the repository (run 'jsnap check' to see what it affects)");
+  }
+  const std::string where = "pack " + loc->pack.Hex() + ": blob " + id.Hex() + " at offset " +
+                            std::to_string(loc->offset);
+  auto stored = backend_->Load({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length);
+  if (!stored.ok()) return stored.status().WithContext(where);
+  auto plain = DecodeBlob(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length);
+  if (!plain.ok()) return plain.status().WithContext(where);
+  return plain;
+}
+
+Result<Id> Repository::SaveTree(const Tree& tree, bool* added, uint64_t* stored) {
+  Id id;
+  RETURN_IF_ERROR(SaveBlob(BlobType::kTree, tree.Encode(), &id, added, stored));
+  return id;
+}
+
+Result<Tree> Repository::LoadTree(const Id& id) {
+  ASSIGN_OR_RETURN(std::string data, LoadBlob(id));
+  auto tree = DecodeTree(data);
+  if (!tree.ok()) return tree.status().WithContext("tree " + id.Hex());
+  return tree;
+}
+
+// --- snapshots -------------------------------------------------------------
+
+Result<Id> Repository::SaveSnapshot(const Snapshot& snapshot) {
+  const std::string record = snapshot.Encode();
+  const std::string sealed = Seal(key_.encryption, record);
+  const Id id = PlainHash(sealed);
+  RETURN_IF_ERROR(backend_->Save({FileType::kSnapshot, id.Hex()}, sealed));
+  RETURN_IF_ERROR(index_->PutSnapshot(id, record));
+  return id;
+}
+
+Result<std::string> Repository::LoadSnapshotRecord(const Id& id) {
+  const std::string what = "snapshot " + id.Hex();
+  ASSIGN_OR_RETURN(std::string sealed, backend_->Load({FileType::kSnapshot, id.Hex()}));
+  if (PlainHash(sealed) != id) return Status::Corruption(what + ": file does not hash to its name");
+  auto record = jsnap::Open(key_.encryption, sealed);
+  if (!record.ok()) return record.status().WithContext(what);
+  return record;
+}
+
+Result<std::vector<SnapshotEntry>> Repository::ListSnapshots() {
+  // The backend's list is authoritative; the index saves decrypting files.
+  std::map<Id, std::string> records;
+  RETURN_IF_ERROR(index_->ForEachSnapshot([&](const Id& id, const std::string& r) { records[id] = r; }));
+  std::vector<SnapshotEntry> out;
+  std::vector<std::string> names;
+  RETURN_IF_ERROR(backend_->List(FileType::kSnapshot, [&](const std::string& n, uint64_t) {
+    names.push_back(n);
+  }));
+  for (const std::string& name : names) {
+    auto id = Id::FromHex(name);
+    if (!id.ok()) continue;
+    std::string record;
+    if (auto it = records.find(id.value()); it != records.end()) {
+      record = it->second;
+    } else {
+      ASSIGN_OR_RETURN(record, LoadSnapshotRecord(id.value()));
+    }
+    auto snap = DecodeSnapshot(record);
+    if (!snap.ok()) return snap.status().WithContext("snapshot " + name);
+    out.push_back({id.value(), std::move(snap).value()});
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotEntry& a, const SnapshotEntry& b) {
+    return a.snapshot.time_ns != b.snapshot.time_ns ? a.snapshot.time_ns < b.snapshot.time_ns
+                                                    : a.id < b.id;
+  });
+  return out;
+}
+
+Result<SnapshotEntry> Repository::FindSnapshot(const std::string& ref) {
+  ASSIGN_OR_RETURN(std::vector<SnapshotEntry> all, ListSnapshots());
+  if (ref == "latest") {
+    if (all.empty()) return Status::NotFound("the repository has no snapshots yet");
+    return all.back();
+  }
+  const SnapshotEntry* found = nullptr;
+  for (const SnapshotEntry& e : all) {
+    if (e.id.Hex().compare(0, ref.size(), ref) != 0 || ref.empty()) continue;
+    if (found != nullptr) {
+      return Status::InvalidArgument("snapshot id prefix '" + ref +
+                                     "' is ambiguous; give more digits");
+    }
+    found = &e;
+  }
+  if (found == nullptr) {
+    return Status::NotFound("no snapshot '" + ref + "' (list them with 'jsnap snapshots')");
+  }
+  return *found;
+}
+
+Status Repository::RemoveSnapshot(const Id& id) {
+  RETURN_IF_ERROR(backend_->Remove({FileType::kSnapshot, id.Hex()}));
+  return index_->RemoveSnapshot(id);
+}
+
+// --- keys ------------------------------------------------------------------
+
+Result<std::vector<KeyInfo>> Repository::ListKeys() {
+  std::vector<std::string> ids;
+  RETURN_IF_ERROR(backend_->List(FileType::kKey, [&](const std::string& n, uint64_t) { ids.push_back(n); }));
+  std::sort(ids.begin(), ids.end());
+  std::vector<KeyInfo> out;
+  for (const std::string& id : ids) {
+    ASSIGN_OR_RETURN(std::string text, backend_->Load({FileType::kKey, id}));
+    ASSIGN_OR_RETURN(KeyInfo info, internal::DescribeKeyFile(id, text));
+    info.current = id == key_id_;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::string> Repository::AddKey(const std::string& password, const KdfParams& kdf) {
+  const std::string text = internal::EncodeKeyFile(key_, config_.id, password, kdf);
+  const std::string id = PlainHash(text).Hex();
+  RETURN_IF_ERROR(backend_->Save({FileType::kKey, id}, text));
+  return id;
+}
+
+Status Repository::RemoveKey(const std::string& id_prefix) {
+  ASSIGN_OR_RETURN(std::vector<KeyInfo> keys, ListKeys());
+  std::vector<std::string> matches;
+  for (const KeyInfo& k : keys) {
+    if (!id_prefix.empty() && k.id.compare(0, id_prefix.size(), id_prefix) == 0) matches.push_back(k.id);
+  }
+  if (matches.empty()) return Status::NotFound("no key '" + id_prefix + "' (see 'jsnap key list')");
+  if (matches.size() > 1) return Status::InvalidArgument("key id prefix '" + id_prefix + "' is ambiguous");
+  if (matches[0] == key_id_) {
+    return Status::InvalidArgument(
+        "refusing to remove the key in use; open the repository with another password first");
+  }
+  return backend_->Remove({FileType::kKey, matches[0]});
+}
+
+}  // namespace jsnap

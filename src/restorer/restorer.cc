@@ -1,0 +1,430 @@
+#include "jsnap/restorer.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "jsnap/file_util.h"
+#include "jsnap/thread_pool.h"
+
+namespace jsnap {
+
+namespace {
+
+constexpr size_t kHoleBlock = 4096;
+
+bool AllZero(const char* p, size_t n) {
+  static const char kZeros[kHoleBlock] = {};
+  while (n >= kHoleBlock) {
+    if (std::memcmp(p, kZeros, kHoleBlock) != 0) return false;
+    p += kHoleBlock;
+    n -= kHoleBlock;
+  }
+  return std::memcmp(p, kZeros, n) == 0;
+}
+
+struct timespec ToTimespec(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = ns / 1000000000;
+  ts.tv_nsec = ns % 1000000000;
+  if (ts.tv_nsec < 0) {
+    ts.tv_nsec += 1000000000;
+    ts.tv_sec -= 1;
+  }
+  return ts;
+}
+
+uid_t ResolveUid(const Node& n) {
+  if (!n.user.empty()) {
+    struct passwd pw, *res = nullptr;
+    char buf[4096];
+    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res != nullptr) return res->pw_uid;
+  }
+  return n.uid;
+}
+
+gid_t ResolveGid(const Node& n) {
+  if (!n.group.empty()) {
+    struct group gr, *res = nullptr;
+    char buf[4096];
+    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res != nullptr) return res->gr_gid;
+  }
+  return n.gid;
+}
+
+class Restorer;
+
+// One restored directory. Everything written inside it holds a reference;
+// when the last one is dropped the directory is complete, and its metadata
+// (mode, times, owner) is applied and its descriptor closed. So metadata
+// comes after the children (writing them would move mtime; a read-only mode
+// would stop them), deepest first, with few descriptors open at a time.
+struct DirState {
+  Restorer* restorer = nullptr;
+  UniqueFd fd;
+  std::optional<Node> node;  // none for the target itself
+  std::string path;
+  std::shared_ptr<DirState> parent;
+  ~DirState();
+};
+using DirRef = std::shared_ptr<DirState>;
+
+class Restorer {
+ public:
+  Restorer(Repository& repo, const RestoreOptions& opts)
+      : repo_(repo), opts_(opts),
+        pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 64) {}
+
+  Result<RestoreResult> Run(const Snapshot& snap) {
+    RETURN_IF_ERROR(MakeDirs(opts_.target, 0755));
+    auto root = std::make_shared<DirState>();
+    root->restorer = this;
+    root->fd.Reset(::open(opts_.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root->fd.valid()) return Status::FromErrno(errno, "open target " + opts_.target);
+    Status st = RestoreTree(root, snap.tree, "", opts_.includes.empty());
+    root.reset();
+    pool_.Wait();
+    if (st.ok()) st = CreateDeferredLinks();
+    deferred_links_.clear();  // drops the last directory references
+    hardlinks_.clear();
+    pool_.Wait();
+    RETURN_IF_ERROR(st);
+    std::lock_guard<std::mutex> lock(mu_);
+    RETURN_IF_ERROR(first_error_);
+    return result_;
+  }
+
+  void FinishDir(DirState& d) {
+    if (!d.node || !d.fd.valid()) return;
+    Status st = ApplyMetadata(d.fd.get(), *d.node, d.path);
+    if (!st.ok()) RecordError(st);
+  }
+
+ private:
+  // `selected`: the tree's directory is itself selected by the includes, so
+  // everything below is too (unless excluded).
+  Status RestoreTree(const DirRef& dir, const Id& id, const std::string& path, bool selected) {
+    ASSIGN_OR_RETURN(Tree tree, repo_.LoadTree(id));
+    for (const Node& n : tree.nodes) {
+      if (!IsValidNodeName(n.name)) {
+        return Status::Corruption("tree " + id.Hex() + ": refusing unsafe name '" + n.name + "'");
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        RETURN_IF_ERROR(first_error_);  // stop early once a worker failed
+      }
+      const std::string child = path + "/" + n.name;
+      const bool is_dir = n.type == NodeType::kDir;
+      if (opts_.excludes.Excluded(child, is_dir)) continue;
+      const bool child_selected = selected || opts_.includes.Excluded(child, is_dir);
+      if (is_dir) {
+        if (child_selected || MayContainIncluded(child)) {
+          RETURN_IF_ERROR(RestoreDirectory(dir, n, child, child_selected));
+        }
+      } else if (child_selected) {
+        RETURN_IF_ERROR(RestoreLeaf(dir, n, child));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status RestoreDirectory(const DirRef& parent, const Node& n, const std::string& path,
+                          bool selected) {
+    if (::mkdirat(parent->fd.get(), n.name.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::FromErrno(errno, "create directory " + Display(path));
+    }
+    auto dir = std::make_shared<DirState>();
+    dir->fd.Reset(::openat(parent->fd.get(), n.name.c_str(),
+                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir->fd.valid()) {
+      return Status::FromErrno(errno, "open directory " + Display(path) +
+                                          " (a file or symlink of that name is in the way)");
+    }
+    dir->restorer = this;
+    dir->node = n;
+    dir->path = path;
+    dir->parent = parent;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      result_.dirs++;
+    }
+    return RestoreTree(dir, n.subtree, path, selected);
+  }
+
+  // With include patterns, a directory that is not selected is entered only
+  // when an include could match below it.
+  bool MayContainIncluded(const std::string& path) {
+    if (opts_.includes.empty()) return true;
+    for (const std::string& p : opts_.includes.Patterns()) {
+      if (p.empty() || p[0] != '/' || p.find_first_of("*?[") != std::string::npos) return true;
+      if (p.compare(0, path.size(), path) == 0 && p.size() > path.size() && p[path.size()] == '/') {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  Status RestoreLeaf(const DirRef& dir, const Node& n, const std::string& path) {
+    struct stat existing;
+    if (::fstatat(dir->fd.get(), n.name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (!opts_.overwrite) {
+        return Status::AlreadyExists(Display(path) +
+                                     " already exists; use --overwrite to replace it");
+      }
+      if (S_ISDIR(existing.st_mode)) {
+        return Status::AlreadyExists(Display(path) + " is a directory in the target; not replacing it");
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (n.type == NodeType::kFile && n.links > 1) {
+        const auto key = std::make_pair(n.device, n.inode);
+        auto it = hardlinks_.find(key);
+        if (it != hardlinks_.end()) {
+          deferred_links_.push_back({it->second, {dir, n.name, path}});
+          return Status::Ok();
+        }
+        hardlinks_[key] = {dir, n.name, path};
+      }
+      result_.files++;
+      if (n.type != NodeType::kFile) return RestoreSpecial(dir->fd.get(), n, path);
+      result_.bytes += n.size;
+    }
+    if (opts_.progress) {
+      opts_.progress->total_files++;
+      opts_.progress->total_bytes += n.size;
+    }
+    // Not under mu_: Submit blocks while the queue is full, and the workers
+    // that would drain it take mu_ to report errors.
+    pool_.Submit([this, dir, n, path] {
+      Status st = RestoreFile(dir->fd.get(), n, path);
+      if (!st.ok()) RecordError(st);
+    });
+    return Status::Ok();
+  }
+
+  Status CreateDeferredLinks() {
+    for (const auto& [first, link] : deferred_links_) {
+      const int from = first.dir->fd.get(), to = link.dir->fd.get();
+      if (::linkat(from, first.name.c_str(), to, link.name.c_str(), 0) == 0) continue;
+      if (errno == EEXIST && opts_.overwrite && ::unlinkat(to, link.name.c_str(), 0) == 0 &&
+          ::linkat(from, first.name.c_str(), to, link.name.c_str(), 0) == 0) {
+        continue;
+      }
+      return Status::FromErrno(errno, "hard link " + Display(link.path) + " to " + Display(first.path));
+    }
+    return Status::Ok();
+  }
+
+  void RecordError(const Status& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_error_.ok()) first_error_ = st;
+  }
+
+  static std::string TempName(const std::string& name) {
+    uint8_t rnd[6];
+    RandomBytes(rnd, sizeof(rnd));
+    return ".jsnap-tmp-" + HexEncodeBytes(rnd, sizeof(rnd)) + "-" +
+           (name.size() > 200 ? name.substr(0, 200) : name);
+  }
+
+  Status RestoreFile(int dirfd, const Node& n, const std::string& path) {
+    const std::string tmp = TempName(n.name);
+    UniqueFd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Status::FromErrno(errno, "create " + Display(path));
+    Status st = WriteContent(fd.get(), n, path);
+    if (st.ok()) st = ApplyMetadata(fd.get(), n, path);
+    fd.Reset();
+    if (st.ok() && ::renameat(dirfd, tmp.c_str(), dirfd, n.name.c_str()) != 0) {
+      st = Status::FromErrno(errno, "rename into place " + Display(path));
+    }
+    if (!st.ok()) ::unlinkat(dirfd, tmp.c_str(), 0);
+    return st;
+  }
+
+  Status WriteContent(int fd, const Node& n, const std::string& path) {
+    uint64_t offset = 0;
+    for (const Id& id : n.content) {
+      auto data = repo_.LoadBlob(id);
+      if (!data.ok()) return data.status().WithContext("restore " + Display(path));
+      RETURN_IF_ERROR(WriteSparse(fd, offset, data.value(), path));
+      offset += data->size();
+      if (opts_.progress) opts_.progress->bytes += data->size();
+    }
+    if (offset != n.size) {
+      return Status::Corruption("restore " + Display(path) + ": chunks hold " +
+                                std::to_string(offset) + " bytes, the snapshot says " +
+                                std::to_string(n.size));
+    }
+    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) {
+      return Status::FromErrno(errno, "truncate " + Display(path));
+    }
+    if (opts_.progress) opts_.progress->files++;
+    return Status::Ok();
+  }
+
+  // Writes `d` at `offset`, leaving all-zero 4 KiB blocks as holes so sparse
+  // files stay sparse (the final ftruncate sets the size).
+  Status WriteSparse(int fd, uint64_t offset, const std::string& d, const std::string& path) {
+    size_t pos = 0;
+    while (pos < d.size()) {
+      size_t len = std::min(kHoleBlock, d.size() - pos);
+      if (AllZero(d.data() + pos, len)) {
+        pos += len;
+        continue;
+      }
+      size_t end = pos + len;
+      while (end < d.size()) {
+        size_t next = std::min(kHoleBlock, d.size() - end);
+        if (AllZero(d.data() + end, next)) break;
+        end += next;
+      }
+      if (::lseek(fd, static_cast<off_t>(offset + pos), SEEK_SET) < 0) {
+        return Status::FromErrno(errno, "seek " + Display(path));
+      }
+      RETURN_IF_ERROR(WriteAll(fd, std::string_view(d.data() + pos, end - pos), Display(path)));
+      pos = end;
+    }
+    return Status::Ok();
+  }
+
+  // Mode, owner, xattrs and times of an open file or directory.
+  Status ApplyMetadata(int fd, const Node& n, const std::string& path) {
+    if (opts_.restore_owner && ::fchown(fd, ResolveUid(n), ResolveGid(n)) != 0) {
+      Warn("cannot set owner of " + Display(path) + ": " + std::strerror(errno));
+    }
+    for (const Xattr& x : n.xattrs) {
+      if (::fsetxattr(fd, x.name.c_str(), x.value.data(), x.value.size(), 0) != 0) {
+        Warn("cannot set xattr " + x.name + " on " + Display(path) + ": " + std::strerror(errno));
+      }
+    }
+    if (::fchmod(fd, n.mode) != 0) return Status::FromErrno(errno, "chmod " + Display(path));
+    struct timespec times[2] = {ToTimespec(n.mtime_ns), ToTimespec(n.mtime_ns)};
+    if (::futimens(fd, times) != 0) return Status::FromErrno(errno, "set times of " + Display(path));
+    return Status::Ok();
+  }
+
+  // Symlinks, fifos and device nodes: created under a temporary name, then
+  // renamed, like files. Caller holds mu_.
+  Status RestoreSpecial(int dirfd, const Node& n, const std::string& path) {
+    const std::string tmp = TempName(n.name);
+    int rc = 0;
+    switch (n.type) {
+      case NodeType::kSymlink: rc = ::symlinkat(n.link_target.c_str(), dirfd, tmp.c_str()); break;
+      case NodeType::kFifo: rc = ::mkfifoat(dirfd, tmp.c_str(), n.mode); break;
+      case NodeType::kSocket:
+        return Status::Ok();  // a socket is meaningless without its server; like tar, skip it
+      case NodeType::kCharDevice:
+      case NodeType::kBlockDevice:
+        rc = ::mknodat(dirfd, tmp.c_str(),
+                       (n.type == NodeType::kCharDevice ? S_IFCHR : S_IFBLK) | n.mode,
+                       static_cast<dev_t>(n.rdev));
+        break;
+      default: return Status::Ok();
+    }
+    if (rc != 0) {
+      WarnLocked("cannot create " + std::string(NodeTypeName(n.type)) + " " + Display(path) + ": " +
+                 std::strerror(errno));
+      return Status::Ok();
+    }
+    if (opts_.restore_owner) {
+      (void)::fchownat(dirfd, tmp.c_str(), ResolveUid(n), ResolveGid(n), AT_SYMLINK_NOFOLLOW);
+    }
+    if (n.type != NodeType::kSymlink) (void)::fchmodat(dirfd, tmp.c_str(), n.mode, 0);
+    struct timespec times[2] = {ToTimespec(n.mtime_ns), ToTimespec(n.mtime_ns)};
+    (void)::utimensat(dirfd, tmp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+    if (::renameat(dirfd, tmp.c_str(), dirfd, n.name.c_str()) != 0) {
+      int err = errno;
+      ::unlinkat(dirfd, tmp.c_str(), 0);
+      return Status::FromErrno(err, "rename into place " + Display(path));
+    }
+    return Status::Ok();
+  }
+
+  void Warn(const std::string& msg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    WarnLocked(msg);
+  }
+  void WarnLocked(const std::string& msg) {
+    result_.errors++;
+    if (opts_.warn) opts_.warn(msg);
+  }
+
+  std::string Display(const std::string& path) const { return opts_.target + path; }
+
+  struct LinkEnd {
+    DirRef dir;
+    std::string name;
+    std::string path;
+  };
+
+  Repository& repo_;
+  const RestoreOptions& opts_;
+  std::mutex mu_;  // guards the members below
+  Status first_error_;
+  RestoreResult result_;
+  std::map<std::pair<uint64_t, uint64_t>, LinkEnd> hardlinks_;
+  std::vector<std::pair<LinkEnd, LinkEnd>> deferred_links_;
+  ThreadPool pool_;  // last: joined first, while the members above still exist
+};
+
+DirState::~DirState() {
+  if (restorer != nullptr) restorer->FinishDir(*this);
+}
+
+}  // namespace
+
+Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
+                                      const RestoreOptions& opts) {
+  Restorer r(repo, opts);
+  return r.Run(snapshot);
+}
+
+Status WalkTree(Repository& repo, const Id& tree_id, const std::string& prefix,
+                const std::function<Result<bool>(const std::string&, const Node&)>& fn) {
+  ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(tree_id));
+  for (const Node& n : tree.nodes) {
+    const std::string path = prefix + "/" + n.name;
+    ASSIGN_OR_RETURN(bool descend, fn(path, n));
+    if (descend && n.type == NodeType::kDir) RETURN_IF_ERROR(WalkTree(repo, n.subtree, path, fn));
+  }
+  return Status::Ok();
+}
+
+}  // namespace jsnap
+
+namespace jsnap {
+
+Result<Node> FindNode(Repository& repo, const Id& root_tree, const std::string& path) {
+  Node node;
+  node.type = NodeType::kDir;
+  node.subtree = root_tree;
+  node.mode = 0755;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    const std::string name = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (name.empty() || name == ".") continue;
+    if (node.type != NodeType::kDir) return Status::NotFound(path + " is not in the snapshot");
+    ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(node.subtree));
+    const Node* child = tree.Find(name);
+    if (child == nullptr) return Status::NotFound(path + " is not in the snapshot");
+    node = *child;
+  }
+  return node;
+}
+
+}  // namespace jsnap

@@ -1,0 +1,111 @@
+#include "jsnap/file_util.h"
+
+#include "jsnap/id.h"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+namespace jsnap {
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::string& what) {
+  std::string buf(len, '\0');
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd, buf.data() + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + what);
+    }
+    if (n == 0) {
+      return Status::Corruption(what + ": file is truncated (wanted " + std::to_string(len) +
+                                " bytes at offset " + std::to_string(offset) + ")");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return buf;
+}
+
+Result<std::string> ReadWholeFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  return ReadAt(fd.get(), 0, static_cast<size_t>(st.st_size), path);
+}
+
+Status FsyncDir(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  const std::string dir = DirName(path);
+  uint8_t rnd[8];
+  randombytes_buf(rnd, sizeof(rnd));
+  const std::string tmp =
+      JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
+  Status st = WriteAll(fd.get(), data, tmp);
+  if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
+  fd.Reset();
+  if (st.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    st = Status::FromErrno(errno, "rename " + tmp + " to " + path);
+  }
+  if (!st.ok()) {
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return FsyncDir(dir);
+}
+
+Status MakeDirs(const std::string& path, int mode) {
+  if (path.empty()) return Status::Ok();
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    return Status::IOError(path + " exists and is not a directory");
+  }
+  const std::string parent = DirName(path);
+  if (parent != path) RETURN_IF_ERROR(MakeDirs(parent, mode));
+  if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+    return Status::FromErrno(errno, "mkdir " + path);
+  }
+  return Status::Ok();
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string JoinPath(const std::string& a, const std::string& b) {
+  if (a.empty()) return b;
+  if (a.back() == '/') return a + b;
+  return a + "/" + b;
+}
+
+}  // namespace jsnap

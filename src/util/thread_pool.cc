@@ -1,0 +1,56 @@
+#include "jsnap/thread_pool.h"
+
+namespace jsnap {
+
+ThreadPool::ThreadPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+  if (threads == 0) threads = 1;
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  has_work_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+size_t ThreadPool::DefaultThreads() {
+  size_t n = std::thread::hardware_concurrency();
+  return n == 0 ? 2 : n;
+}
+
+void ThreadPool::Submit(std::function<void()> task) {
+  std::unique_lock<std::mutex> lock(mu_);
+  has_room_.wait(lock, [&] { return queue_.size() < max_queued_; });
+  queue_.push_back(std::move(task));
+  has_work_.notify_one();
+}
+
+void ThreadPool::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_.wait(lock, [&] { return queue_.empty() && running_ == 0; });
+}
+
+void ThreadPool::Run() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      has_work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+      has_room_.notify_one();
+    }
+    task();
+    task = nullptr;  // release what it captured before Wait() can return
+    std::lock_guard<std::mutex> lock(mu_);
+    --running_;
+    if (queue_.empty() && running_ == 0) idle_.notify_all();
+  }
+}
+
+}  // namespace jsnap
