@@ -1,0 +1,101 @@
+#include "jsnap/crypto.h"
+
+#include <gtest/gtest.h>
+
+#include "jsnap/compress.h"
+#include "jsnap/pack.h"
+
+namespace jsnap {
+namespace {
+
+class CryptoTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
+};
+
+TEST_F(CryptoTest, SealOpenRoundTripAndEveryFlippedByteIsDetected) {
+  MasterKey k = MasterKey::Generate();
+  const std::string plain = "the quick brown fox jumps over the lazy dog";
+  const std::string sealed = Seal(k.encryption, plain);
+  ASSERT_EQ(sealed.size(), plain.size() + kSealOverhead);
+  auto opened = Open(k.encryption, sealed);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened.value(), plain);
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    std::string bad = sealed;
+    bad[i] ^= 0x01;
+    auto r = Open(k.encryption, bad);
+    ASSERT_FALSE(r.ok()) << "flip at byte " << i << " went unnoticed";
+    EXPECT_TRUE(r.status().IsCorruption());
+  }
+  EXPECT_FALSE(Open(k.encryption, sealed.substr(0, sealed.size() - 1)).ok());
+  EXPECT_FALSE(Open(MasterKey::Generate().encryption, sealed).ok());
+}
+
+TEST_F(CryptoTest, SubkeysAreDistinctAndDeterministic) {
+  MasterKey a = MasterKey::Generate();
+  MasterKey b = MasterKey::FromBytes(a.master);
+  EXPECT_EQ(a.encryption, b.encryption);
+  EXPECT_EQ(a.id_mac, b.id_mac);
+  EXPECT_NE(a.encryption, a.id_mac);
+  EXPECT_NE(a.id_mac, a.chunker_seed);
+  EXPECT_NE(KeyedHash(a.id_mac, "x"), KeyedHash(MasterKey::Generate().id_mac, "x"));
+  EXPECT_NE(KeyedHash(a.id_mac, "x"), PlainHash("x"));
+}
+
+TEST_F(CryptoTest, PasswordDerivationDependsOnPasswordAndSalt) {
+  KdfParams p = KdfParams::Default();
+  p.opslimit = 1;
+  p.memlimit = 8192;
+  auto k1 = DeriveKeyFromPassword("pw", p);
+  auto k2 = DeriveKeyFromPassword("pw", p);
+  auto k3 = DeriveKeyFromPassword("pW", p);
+  ASSERT_TRUE(k1.ok() && k2.ok() && k3.ok());
+  EXPECT_EQ(k1.value(), k2.value());
+  EXPECT_NE(k1.value(), k3.value());
+  KdfParams q = KdfParams::Default();
+  q.opslimit = 1;
+  q.memlimit = 8192;
+  EXPECT_NE(DeriveKeyFromPassword("pw", q).value(), k1.value());
+  p.salt = "short";
+  EXPECT_TRUE(DeriveKeyFromPassword("pw", p).status().IsCorruption());
+}
+
+TEST_F(CryptoTest, CompressionFramesRoundTripAndFallBackToRaw) {
+  const std::string text(100000, 'a');
+  std::string frame;
+  CompressFrameAppend(text, 3, &frame);
+  EXPECT_EQ(frame[0], 1);  // zstd
+  EXPECT_LT(frame.size(), 1000u);
+  EXPECT_EQ(DecompressFrame(frame, text.size()).value(), text);
+  EXPECT_TRUE(DecompressFrame(frame, text.size() + 1).status().IsCorruption());
+
+  std::string noise(50000, '\0');
+  RandomBytes(noise.data(), noise.size());
+  std::string raw;
+  CompressFrameAppend(noise, 3, &raw);
+  EXPECT_EQ(raw[0], 0);  // incompressible data is stored raw
+  EXPECT_EQ(raw.size(), noise.size() + 1);
+  EXPECT_EQ(DecompressFrame(raw, noise.size()).value(), noise);
+
+  std::string broken = frame;
+  broken[broken.size() / 2] ^= 0x55;
+  EXPECT_FALSE(DecompressFrame(broken, text.size()).ok());
+  EXPECT_TRUE(DecompressFrame(std::string("\x07xyz", 4), 3).status().IsCorruption());
+}
+
+TEST_F(CryptoTest, BlobDecodeVerifiesTheId) {
+  MasterKey k = MasterKey::Generate();
+  const std::string plain = "chunk content";
+  std::string stored;
+  EncodeBlobAppend(k.encryption, plain, 3, &stored);
+  const Id id = KeyedHash(k.id_mac, plain);
+  EXPECT_EQ(DecodeBlob(k.encryption, k.id_mac, id, stored, plain.size()).value(), plain);
+  const Id other = KeyedHash(k.id_mac, "something else");
+  auto r = DecodeBlob(k.encryption, k.id_mac, other, stored, plain.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("does not hash to its id"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jsnap

@@ -1,0 +1,274 @@
+#include "jsnap/repository.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "jsnap/archiver.h"
+#include "jsnap/file_util.h"
+#include "jsnap/restorer.h"
+#include "test_util.h"
+
+namespace jsnap {
+namespace {
+
+InitOptions FastInit() {
+  InitOptions o;
+  o.kdf.opslimit = 1;
+  o.kdf.memlimit = 8192;
+  o.pack_size = 1 << 20;
+  o.chunker.min_size = 16 * 1024;
+  o.chunker.avg_size = 64 * 1024;
+  o.chunker.max_size = 256 * 1024;
+  return o;
+}
+
+std::unique_ptr<Repository> OpenOrDie(const std::string& path, LockMode lock = LockMode::kExclusive) {
+  OpenOptions o;
+  o.lock = lock;
+  o.writable = lock == LockMode::kExclusive;
+  auto r = Repository::Open(path, "pw", o);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_path_ = dir_ / "repo";
+    ASSERT_TRUE(Repository::Init(repo_path_, "pw", FastInit()).ok());
+  }
+  // A snapshot of a small generated tree; returns its id.
+  Id Backup(Repository& repo, const std::string& src) {
+    ArchiveOptions a;
+    a.paths = {src};
+    a.hostname = "test";
+    a.time_ns = 1;
+    auto r = CreateSnapshot(repo, a);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->snapshot_id : Id();
+  }
+  test::TempDir dir_;
+  std::string repo_path_;
+};
+
+TEST_F(RepositoryTest, WrongPasswordAndMissingRepositoryHaveTheirOwnCodes) {
+  OpenOptions o;
+  auto r = Repository::Open(repo_path_, "not the password", o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kWrongPassword);
+  auto missing = Repository::Open(dir_ / "nothing-here", "pw", o);
+  EXPECT_EQ(missing.status().code(), Status::Code::kNoRepository);
+  EXPECT_EQ(Repository::Init(repo_path_, "pw", FastInit()).code(), Status::Code::kAlreadyExists);
+}
+
+TEST_F(RepositoryTest, BlobsAreStoredOnceAndReadBack) {
+  auto repo = OpenOrDie(repo_path_);
+  const std::string data = test::RandomBytes(300000, 7);
+  Id id1, id2;
+  bool added1 = false, added2 = true;
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kData, data, &id1, &added1).ok());
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kData, data, &id2, &added2).ok());
+  EXPECT_EQ(id1, id2);
+  EXPECT_TRUE(added1);
+  EXPECT_FALSE(added2);
+  ASSERT_TRUE(repo->Flush().ok());
+  EXPECT_EQ(repo->LoadBlob(id1).value(), data);
+  repo.reset();
+  auto again = OpenOrDie(repo_path_);
+  EXPECT_TRUE(again->HasBlob(id1).value());
+  EXPECT_EQ(again->LoadBlob(id1).value(), data);
+}
+
+TEST_F(RepositoryTest, KeysAddListRemove) {
+  auto repo = OpenOrDie(repo_path_);
+  KdfParams fast = KdfParams::Default();
+  fast.opslimit = 1;
+  fast.memlimit = 8192;
+  auto id = repo->AddKey("second", fast);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(repo->ListKeys()->size(), 2u);
+  EXPECT_FALSE(repo->RemoveKey(repo->current_key_id()).ok());  // never the key in use
+  repo.reset();
+  OpenOptions o;
+  auto second = Repository::Open(repo_path_, "second", o);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second.value()->current_key_id(), id.value());
+  second.value().reset();
+  auto r = OpenOrDie(repo_path_);
+  ASSERT_TRUE(r->RemoveKey(id->substr(0, 10)).ok());
+  r.reset();
+  EXPECT_EQ(Repository::Open(repo_path_, "second", o).status().code(), Status::Code::kWrongPassword);
+}
+
+// Everything the index answers, in a comparable form.
+std::map<std::string, std::string> IndexContents(Index& index) {
+  std::map<std::string, std::string> out;
+  EXPECT_TRUE(index.ForEachBlob([&](const Id& id, const BlobLocation& l) {
+    out["b" + id.Hex()] = l.pack.Hex() + ":" + std::to_string(l.offset) + ":" +
+                          std::to_string(l.length) + ":" + std::to_string(l.raw_length) + ":" +
+                          BlobTypeName(l.type);
+  }).ok());
+  EXPECT_TRUE(index.ForEachPack([&](const PackInfo& p) { out["p" + p.id.Hex()] = EncodePackInfo(p); }).ok());
+  EXPECT_TRUE(index.ForEachSnapshot([&](const Id& id, const std::string& r) { out["s" + id.Hex()] = r; }).ok());
+  return out;
+}
+
+TEST_F(RepositoryTest, RebuiltIndexGivesTheSameAnswers) {
+  test::TempDir src;
+  for (int i = 0; i < 20; ++i) test::WriteFile(src / ("f" + std::to_string(i)), test::RandomBytes(50000 * i, i));
+  auto repo = OpenOrDie(repo_path_);
+  Backup(*repo, src.path());
+  test::WriteFile(src / "f3", "changed");
+  Backup(*repo, src.path());
+  const auto before = IndexContents(repo->index());
+  EXPECT_GT(before.size(), 20u);
+  ASSERT_TRUE(repo->RebuildIndex().ok());
+  EXPECT_EQ(IndexContents(repo->index()), before);
+  // Deleting the index directory outright: the next writer rebuilds it.
+  repo.reset();
+  test::RemoveAll(repo_path_ + "/index");
+  auto reopened = OpenOrDie(repo_path_);
+  EXPECT_EQ(IndexContents(reopened->index()), before);
+}
+
+TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
+  auto repo = OpenOrDie(repo_path_);
+  const std::string data = test::RandomBytes(100000, 9);
+  Id id;
+  bool added;
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kData, data, &id, &added).ok());
+  ASSERT_TRUE(repo->Flush().ok());
+  auto loc = repo->index().Find(id).value().value();
+  const std::string pack_path = repo_path_ + "/data/" + loc.pack.Hex().substr(0, 2) + "/" + loc.pack.Hex();
+  ::chmod(pack_path.c_str(), 0600);
+  int fd = ::open(pack_path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  char c;
+  ASSERT_EQ(::pread(fd, &c, 1, loc.offset + 100), 1);
+  c ^= 0x20;
+  ASSERT_EQ(::pwrite(fd, &c, 1, loc.offset + 100), 1);
+  ::close(fd);
+  auto r = repo->LoadBlob(id);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find(loc.pack.Hex()), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find(id.Hex()), std::string::npos);
+  // A truncated pack: reading the blob names the pack too.
+  ASSERT_EQ(::truncate(pack_path.c_str(), loc.offset + 10), 0);
+  auto t = repo->LoadBlob(id);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find(loc.pack.Hex()), std::string::npos) << t.status().message();
+}
+
+TEST_F(RepositoryTest, VanishedPackIsDroppedSoItsDataIsStoredAgain) {
+  test::TempDir src;
+  test::WriteFile(src / "a", test::RandomBytes(200000, 1));
+  auto repo = OpenOrDie(repo_path_);
+  Backup(*repo, src.path());
+  std::vector<std::string> packs;
+  ASSERT_TRUE(repo->backend().List(FileType::kPack, [&](const std::string& n, uint64_t) { packs.push_back(n); }).ok());
+  repo.reset();
+  for (const auto& p : packs) {  // lose every data pack
+    auto r = OpenOrDie(repo_path_, LockMode::kShared);
+    auto info = r->index().GetPack(Id::FromHex(p).value()).value();
+    const bool is_data = info->entries[0].type == BlobType::kData;
+    r.reset();
+    if (is_data) {
+      ASSERT_EQ(::unlink((repo_path_ + "/data/" + p.substr(0, 2) + "/" + p).c_str()), 0);
+    }
+  }
+  auto again = OpenOrDie(repo_path_);
+  test::WriteFile(src / "b", "new file");
+  Id snap = Backup(*again, src.path());
+  // The new snapshot must be complete: restore it and compare.
+  auto entry = again->FindSnapshot(snap.Hex());
+  ASSERT_TRUE(entry.ok());
+  test::TempDir out;
+  RestoreOptions ro;
+  ro.target = out.path();
+  ASSERT_TRUE(RestoreSnapshot(*again, entry->snapshot, ro).ok());
+  EXPECT_EQ(test::ReadFile(out.path() + src.path() + "/a"), test::ReadFile(src / "a"));
+}
+
+// A snapshot whose trees were written by someone hostile.
+class CraftedSnapshotTest : public RepositoryTest {
+ protected:
+  Snapshot Crafted(Repository& repo, const Tree& root) {
+    Id id;
+    bool added;
+    EXPECT_TRUE(repo.SaveBlob(BlobType::kTree, root.Encode(), &id, &added).ok());
+    EXPECT_TRUE(repo.Flush().ok());
+    Snapshot s;
+    s.tree = id;
+    return s;
+  }
+  Node File(const std::string& name, Repository& repo) {
+    Node n;
+    n.name = name;
+    n.type = NodeType::kFile;
+    n.mode = 0644;
+    n.size = 5;
+    Id id;
+    bool added;
+    EXPECT_TRUE(repo.SaveBlob(BlobType::kData, "pwned", &id, &added).ok());
+    n.content = {id};
+    return n;
+  }
+};
+
+TEST_F(CraftedSnapshotTest, DotDotAndSlashNamesCannotLeaveTheTarget) {
+  auto repo = OpenOrDie(repo_path_);
+  test::TempDir area;
+  const std::string target = area / "target";
+  for (const std::string& name : std::vector<std::string>{"..", "../escaped", "/tmp/escaped-abs", "a/../../escaped"}) {
+    Tree root;
+    root.nodes.push_back(File(name, *repo));
+    Snapshot s = Crafted(*repo, root);
+    RestoreOptions ro;
+    ro.target = target;
+    auto r = RestoreSnapshot(*repo, s, ro);
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_TRUE(r.status().IsCorruption()) << r.status().message();
+    EXPECT_FALSE(PathExists(area / "escaped"));
+    EXPECT_FALSE(PathExists("/tmp/escaped-abs"));
+  }
+}
+
+TEST_F(CraftedSnapshotTest, SymlinkInTheWayIsNotFollowed) {
+  auto repo = OpenOrDie(repo_path_);
+  test::TempDir area;
+  const std::string target = area / "target", outside = area / "outside";
+  ASSERT_EQ(::mkdir(target.c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(outside.c_str(), 0755), 0);
+  // The snapshot has a symlink "evil" -> outside, and separately a
+  // directory "evil" with a file; a pre-existing symlink in the target plays
+  // the part of the first restore.
+  ASSERT_EQ(::symlink(outside.c_str(), (target + "/evil").c_str()), 0);
+  Tree inner;
+  inner.nodes.push_back(File("payload", *repo));
+  Id inner_id;
+  bool added;
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kTree, inner.Encode(), &inner_id, &added).ok());
+  Node dir;
+  dir.name = "evil";
+  dir.type = NodeType::kDir;
+  dir.mode = 0755;
+  dir.subtree = inner_id;
+  Tree root;
+  root.nodes.push_back(dir);
+  Snapshot s = Crafted(*repo, root);
+  RestoreOptions ro;
+  ro.target = target;
+  ro.overwrite = true;
+  auto r = RestoreSnapshot(*repo, s, ro);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("evil"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(PathExists(outside + "/payload"));
+}
+
+}  // namespace
+}  // namespace jsnap

@@ -1,0 +1,173 @@
+#include "jsnap/tree.h"
+
+#include <gtest/gtest.h>
+
+#include "jsnap/exclude.h"
+#include "jsnap/pack.h"
+#include "jsnap/snapshot.h"
+#include "test_util.h"
+
+namespace jsnap {
+namespace {
+
+Node FullNode(const std::string& name) {
+  Node n;
+  n.name = name;
+  n.type = NodeType::kFile;
+  n.mode = 04755;
+  n.uid = 1000;
+  n.gid = 100;
+  n.user = "alice";
+  n.group = "users";
+  n.mtime_ns = -1234567891;  // before the epoch
+  n.ctime_ns = 1700000000123456789;
+  n.size = 3;
+  n.device = 2049;
+  n.inode = 77;
+  n.links = 2;
+  n.xattrs = {{"user.a", std::string("v\0x", 3)}, {"user.b", ""}};
+  n.content = {Id::FromBytes(std::string(32, 'a').data()), Id::FromBytes(std::string(32, 'b').data())};
+  n.sqlite = SqliteInfo{4096, 123, "wal", Id::FromBytes(std::string(32, 'c').data()), 7};
+  return n;
+}
+
+TEST(Tree, EncodeDecodeRoundTripsEveryField) {
+  Tree t;
+  t.nodes.push_back(FullNode("weird\n\xff\xfe name"));
+  Node link;
+  link.name = "link";
+  link.type = NodeType::kSymlink;
+  link.link_target = "../../etc/passwd";
+  t.nodes.push_back(link);
+  Node dir;
+  dir.name = "d";
+  dir.type = NodeType::kDir;
+  dir.subtree = Id::FromBytes(std::string(32, 'd').data());
+  t.nodes.push_back(dir);
+  Node dev;
+  dev.name = "null";
+  dev.type = NodeType::kCharDevice;
+  dev.rdev = 0x103;
+  t.nodes.push_back(dev);
+  ASSERT_TRUE(t.Normalize().ok());
+  auto decoded = DecodeTree(t.Encode());
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(decoded->nodes, t.nodes);
+  EXPECT_NE(decoded->Find("link"), nullptr);
+  EXPECT_EQ(decoded->Find("nope"), nullptr);
+}
+
+TEST(Tree, RejectsNamesThatCouldEscapeATarget) {
+  for (const std::string& bad : std::vector<std::string>{"..", ".", "", "a/b", "/etc", std::string("a\0b", 3)}) {
+    Tree t;
+    Node n;
+    n.name = bad;
+    t.nodes.push_back(n);
+    EXPECT_FALSE(t.Normalize().ok()) << bad;
+    auto decoded = DecodeTree(t.Encode());  // a crafted blob, bypassing Normalize
+    ASSERT_FALSE(decoded.ok()) << bad;
+    EXPECT_TRUE(decoded.status().IsCorruption());
+  }
+}
+
+TEST(Tree, RejectsDuplicateAndUnsortedNames) {
+  Tree t;
+  Node a;
+  a.name = "a";
+  t.nodes = {a, a};
+  EXPECT_FALSE(t.Normalize().ok());
+  EXPECT_TRUE(DecodeTree(t.Encode()).status().IsCorruption());
+  Node b;
+  b.name = "b";
+  t.nodes = {b, a};
+  EXPECT_TRUE(DecodeTree(t.Encode()).status().IsCorruption());
+}
+
+TEST(Tree, TruncatedOrGarbageInputIsCorruptionNotACrash) {
+  Tree t;
+  t.nodes.push_back(FullNode("file"));
+  const std::string enc = t.Encode();
+  for (size_t cut = 1; cut < enc.size(); ++cut) {
+    auto r = DecodeTree(enc.substr(0, cut));
+    if (r.ok()) ADD_FAILURE() << "truncation at " << cut << " accepted";
+  }
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    (void)DecodeTree(test::RandomBytes(64 + seed, seed));  // must not crash
+  }
+}
+
+TEST(Snapshot, EncodeDecodeRoundTrip) {
+  Snapshot s;
+  s.time_ns = 1763800000123456789;
+  s.hostname = "db1";
+  s.username = "root";
+  s.tags = {"nightly", "pre-upgrade"};
+  s.paths = {"/srv/a", std::string("/srv/\xff", 6)};
+  s.excludes = {"*.log"};
+  s.parent = Id::FromBytes(std::string(32, 'p').data());
+  s.tree = Id::FromBytes(std::string(32, 't').data());
+  s.program_version = "jsnap test";
+  s.stats.files_new = 5;
+  s.stats.bytes_added_stored = 99;
+  s.stats.errors = 1;
+  auto d = DecodeSnapshot(s.Encode());
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.value(), s);
+  EXPECT_TRUE(DecodeSnapshot("").status().IsCorruption());  // no tree
+}
+
+TEST(Pack, HeaderRoundTripAndDamageIsDetected) {
+  ASSERT_TRUE(InitCrypto().ok());
+  MasterKey k = MasterKey::Generate();
+  PackWriter w;
+  std::vector<std::string> plains = {"first blob", std::string(5000, 'x'), "third"};
+  for (size_t i = 0; i < plains.size(); ++i) {
+    std::string sealed;
+    EncodeBlobAppend(k.encryption, plains[i], 3, &sealed);
+    w.Add(i == 1 ? BlobType::kTree : BlobType::kData, KeyedHash(k.id_mac, plains[i]), sealed,
+          static_cast<uint32_t>(plains[i].size()));
+  }
+  Id pack_id;
+  std::vector<PackEntry> entries;
+  const std::string pack = w.Finish(k.encryption, &pack_id, &entries);
+  EXPECT_TRUE(w.empty());
+  EXPECT_EQ(pack_id, PlainHash(pack));
+  auto hlen = DecodePackTrailer(pack.substr(pack.size() - 4), pack.size());
+  ASSERT_TRUE(hlen.ok());
+  auto header = Open(k.encryption, pack.substr(pack.size() - 4 - hlen.value(), hlen.value()));
+  ASSERT_TRUE(header.ok());
+  auto parsed = DecodePackHeader(header.value(), pack.size() - 4 - hlen.value());
+  ASSERT_TRUE(parsed.ok());
+  ASSERT_EQ(parsed->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    const PackEntry& e = parsed->at(i);
+    EXPECT_EQ(e.offset, entries[i].offset);
+    EXPECT_EQ(e.type, entries[i].type);
+    auto plain = DecodeBlob(k.encryption, k.id_mac, e.id, std::string_view(pack).substr(e.offset, e.length), e.raw_length);
+    ASSERT_TRUE(plain.ok());
+    EXPECT_EQ(plain.value(), plains[i]);
+  }
+  EXPECT_TRUE(DecodePackTrailer("\xff\xff\xff\x7f", pack.size()).status().IsCorruption());
+  EXPECT_TRUE(DecodePackHeader(std::string(kPackEntrySize + 1, '\0'), 100).status().IsCorruption());
+}
+
+TEST(Exclude, GitignoreStylePatterns) {
+  ExcludeMatcher m;
+  m.Add("*.log");
+  m.Add("/srv/app/cache");
+  m.Add("tmp/");
+  m.Add("**/node_modules/**");
+  m.Add("!/srv/app/keep.log");
+  EXPECT_TRUE(m.Excluded("/srv/app/x.log", false));
+  EXPECT_TRUE(m.Excluded("/deep/er/y.log", false));
+  EXPECT_FALSE(m.Excluded("/srv/app/keep.log", false));
+  EXPECT_TRUE(m.Excluded("/srv/app/cache", true));
+  EXPECT_FALSE(m.Excluded("/other/srv/app/cache", true));
+  EXPECT_TRUE(m.Excluded("/a/tmp", true));
+  EXPECT_FALSE(m.Excluded("/a/tmp", false));  // dir-only pattern
+  EXPECT_TRUE(m.Excluded("/a/node_modules/b/c.js", false));
+  EXPECT_FALSE(m.Excluded("/srv/app/main.c", false));
+}
+
+}  // namespace
+}  // namespace jsnap
