@@ -16,6 +16,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 namespace jsnap::test {
 
 TempDir::TempDir() {
@@ -29,8 +31,8 @@ TempDir::~TempDir() { RemoveAll(path_); }
 
 void RemoveAll(const std::string& path) {
   // Restore permissions first so that read-only test trees can be removed.
-  Run({"chmod", "-R", "u+rwx", path});
-  Run({"rm", "-rf", path});
+  RunCommand({"chmod", "-R", "u+rwx", path});
+  RunCommand({"rm", "-rf", path});
 }
 
 void WriteFile(const std::string& path, const std::string& data) {
@@ -56,7 +58,7 @@ std::string RandomBytes(size_t n, uint64_t seed) {
   return out;
 }
 
-CommandResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                   const std::string* input) {
   char out_tmpl[] = "/tmp/jsnap-out-XXXXXX";
   char err_tmpl[] = "/tmp/jsnap-err-XXXXXX";
@@ -102,18 +104,39 @@ CommandResult Run(const std::vector<std::string>& argv, const std::vector<std::s
 
 std::string JsnapBinary() { return JSNAP_BINARY; }
 
+int Spawn(const std::vector<std::string>& argv) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::setsid();
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int WaitFor(int pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 CommandResult Jsnap(const std::string& repo, const std::string& password_file,
                     std::vector<std::string> args) {
   std::vector<std::string> argv = {JsnapBinary(), "-r", repo, "--password-file", password_file};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, {"JSNAP_PASSWORD=", "JSNAP_PASSWORD_FILE=", "JSNAP_PASSWORD_COMMAND="});
+  return RunCommand(argv, {"JSNAP_PASSWORD=", "JSNAP_PASSWORD_FILE=", "JSNAP_PASSWORD_COMMAND="});
 }
 
 namespace {
 
-std::string HashFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return "unreadable";
+std::string HashFd(int fd) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, 32);
   char buf[1 << 16];
@@ -121,7 +144,6 @@ std::string HashFile(const std::string& path) {
   while ((n = ::read(fd, buf, sizeof(buf))) > 0) {
     crypto_generichash_update(&st, reinterpret_cast<uint8_t*>(buf), static_cast<size_t>(n));
   }
-  ::close(fd);
   uint8_t out[32];
   crypto_generichash_final(&st, out, sizeof(out));
   std::string hex;
@@ -133,25 +155,30 @@ std::string HashFile(const std::string& path) {
   return hex;
 }
 
-std::map<std::string, std::string> Xattrs(const std::string& path) {
+std::map<std::string, std::string> Xattrs(int fd) {
   std::map<std::string, std::string> out;
   char names[4096];
-  ssize_t len = ::llistxattr(path.c_str(), names, sizeof(names));
+  ssize_t len = ::flistxattr(fd, names, sizeof(names));
   for (ssize_t pos = 0; pos < len;) {
     std::string name(names + pos);
     pos += static_cast<ssize_t>(name.size()) + 1;
     char value[4096];
-    ssize_t vl = ::lgetxattr(path.c_str(), name.c_str(), value, sizeof(value));
+    ssize_t vl = ::fgetxattr(fd, name.c_str(), value, sizeof(value));
     if (vl >= 0) out[name] = std::string(value, static_cast<size_t>(vl));
   }
   return out;
 }
 
-void Walk(const std::string& root, const std::string& rel, bool dir_mtimes,
-          std::map<std::string, EntryInfo>* out, std::map<std::pair<dev_t, ino_t>, std::string>* inodes) {
-  const std::string dir = rel.empty() ? root : root + "/" + rel;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return;
+// Relative to open directories throughout, so paths longer than PATH_MAX
+// are described too.
+void Walk(int dirfd, const std::string& rel, bool dir_mtimes, std::map<std::string, EntryInfo>* out,
+          std::map<std::pair<dev_t, ino_t>, std::string>* inodes) {
+  int dup_fd = ::dup(dirfd);
+  DIR* d = ::fdopendir(dup_fd);
+  if (d == nullptr) {
+    ADD_FAILURE() << "cannot list " << rel;
+    return;
+  }
   std::vector<std::string> names;
   while (struct dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) names.emplace_back(e->d_name);
@@ -160,19 +187,26 @@ void Walk(const std::string& root, const std::string& rel, bool dir_mtimes,
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     const std::string r = rel.empty() ? name : rel + "/" + name;
-    const std::string full = root + "/" + r;
     struct stat st;
-    if (::lstat(full.c_str(), &st) != 0) continue;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      ADD_FAILURE() << "cannot stat " << r;
+      continue;
+    }
     EntryInfo e;
     e.mode = st.st_mode & 07777;
     e.uid = st.st_uid;
     e.gid = st.st_gid;
     e.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-    e.xattrs = Xattrs(full);
+    int fd = -1;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) ADD_FAILURE() << "cannot open " << r;
+      else e.xattrs = Xattrs(fd);
+    }
     if (S_ISREG(st.st_mode)) {
       e.type = 'f';
       e.size = static_cast<uint64_t>(st.st_size);
-      e.content_hash = HashFile(full);
+      e.content_hash = fd >= 0 ? HashFd(fd) : "unreadable";
       e.data_blocks = static_cast<uint64_t>(st.st_blocks);
       if (st.st_nlink > 1) {
         auto [it, inserted] = inodes->emplace(std::make_pair(st.st_dev, st.st_ino), r);
@@ -184,7 +218,7 @@ void Walk(const std::string& root, const std::string& rel, bool dir_mtimes,
     } else if (S_ISLNK(st.st_mode)) {
       e.type = 'l';
       char buf[8192];
-      ssize_t n = ::readlink(full.c_str(), buf, sizeof(buf));
+      ssize_t n = ::readlinkat(dirfd, name.c_str(), buf, sizeof(buf));
       e.link_target = std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
       e.mode = 0;  // symlink modes are not meaningful on Linux
     } else if (S_ISFIFO(st.st_mode)) {
@@ -195,7 +229,8 @@ void Walk(const std::string& root, const std::string& rel, bool dir_mtimes,
       e.type = S_ISCHR(st.st_mode) ? 'c' : 'b';
     }
     (*out)[r] = e;
-    if (S_ISDIR(st.st_mode)) Walk(root, r, dir_mtimes, out, inodes);
+    if (S_ISDIR(st.st_mode) && fd >= 0) Walk(fd, r, dir_mtimes, out, inodes);
+    if (fd >= 0) ::close(fd);
   }
 }
 
@@ -204,7 +239,13 @@ void Walk(const std::string& root, const std::string& rel, bool dir_mtimes,
 std::map<std::string, EntryInfo> DescribeTree(const std::string& root, bool dir_mtimes) {
   std::map<std::string, EntryInfo> out;
   std::map<std::pair<dev_t, ino_t>, std::string> inodes;
-  Walk(root, "", dir_mtimes, &out, &inodes);
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    ADD_FAILURE() << "cannot open " << root;
+    return out;
+  }
+  Walk(fd, "", dir_mtimes, &out, &inodes);
+  ::close(fd);
   return out;
 }
 

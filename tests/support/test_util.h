@@ -35,12 +35,16 @@ struct CommandResult {
 };
 // Runs argv[0] with the given extra environment ("K=V"); stdin from /dev/null
 // unless `input` is given.
-CommandResult Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                   const std::string* input = nullptr);
 // Runs the jsnap binary under test with -r repo and a password file.
 CommandResult Jsnap(const std::string& repo, const std::string& password_file,
                     std::vector<std::string> args);
 std::string JsnapBinary();
+// Starts a command in the background (output discarded); returns its pid.
+int Spawn(const std::vector<std::string>& argv);
+// Waits for a spawned process; returns its exit code or 128+signal.
+int WaitFor(int pid);
 
 struct EntryInfo {
   char type = '?';  // f d l p s c b

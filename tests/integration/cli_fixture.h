@@ -1,0 +1,52 @@
+// A fresh repository (fast KDF) and helpers for tests that run the binary.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace jsnap::test {
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    repo_ = dir_ / "repo";
+    pw_ = dir_ / "password";
+    WriteFile(pw_, "correct horse battery staple\n");
+    auto r = J({"init", "--chunk-size", "64"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  CommandResult J(std::vector<std::string> args) { return Jsnap(repo_, pw_, std::move(args)); }
+  // Runs a create that must succeed; returns its JSON summary.
+  nlohmann::json Create(std::vector<std::string> args) {
+    args.insert(args.begin(), "create");
+    args.push_back("--json");
+    auto r = J(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    try {
+      return nlohmann::json::parse(r.out);
+    } catch (...) {
+      ADD_FAILURE() << "not JSON: " << r.out << r.err;
+      return {};
+    }
+  }
+  // Restores `snapshot` into a new folder and returns the folder holding `src`.
+  std::string Restore(const std::string& snapshot, const std::string& src, std::vector<std::string> extra = {}) {
+    const std::string target = dir_ / ("restore-" + std::to_string(restores_++));
+    std::vector<std::string> args = {"restore", snapshot, "--target", target};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = J(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return target + src;
+  }
+  static bool IsRoot() { return ::geteuid() == 0; }
+
+  TempDir dir_;
+  std::string repo_, pw_;
+  int restores_ = 0;
+};
+
+}  // namespace jsnap::test
