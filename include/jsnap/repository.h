@@ -99,6 +99,11 @@ class Repository {
   // Writes the open packs and indexes them. Call before saving anything
   // that refers to the blobs saved so far.
   Status Flush();
+  // After a failed write operation that saved no snapshot: deletes the
+  // packs this process wrote (nothing can refer to them, since writers hold
+  // the exclusive lock), so a failure (a full disk) gives its space back.
+  // Best effort: whatever cannot be removed is an unreferenced pack for prune.
+  void DiscardWrittenPacks();
 
   Result<Id> SaveTree(const Tree& tree, bool* added, uint64_t* stored = nullptr);
   Result<Tree> LoadTree(const Id& id);
@@ -143,6 +148,7 @@ class Repository {
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed
   PackWriter packers_[2];                        // by BlobType
+  std::vector<Id> written_packs_;                // by this process
 };
 
 }  // namespace jsnap

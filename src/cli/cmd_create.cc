@@ -82,6 +82,7 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o) {
   auto result = CreateSnapshot(**repo, a);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!result.ok()) {
+    (*repo)->DiscardWrittenPacks();
     return Fail(result.status().WithContext("no snapshot was saved"));
   }
   const Snapshot& s = result->snapshot;

@@ -250,10 +250,33 @@ Status Repository::WritePack(std::string data, const Id& pack_id, std::vector<Pa
   info.size = data.size();
   info.entries = std::move(entries);
   Status st = backend_->Save({FileType::kPack, pack_id.Hex()}, data);
-  if (st.ok()) st = index_->AddPack(info);
   std::lock_guard<std::mutex> lock(mu_);
+  if (st.ok()) {
+    written_packs_.push_back(pack_id);
+    st = index_->AddPack(info);
+  }
   for (const PackEntry& e : info.entries) pending_.erase(e.id);
   return st;
+}
+
+void Repository::DiscardWrittenPacks() {
+  std::vector<Id> packs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    packs.swap(written_packs_);
+    for (PackWriter& p : packers_) {
+      Id unused;
+      std::vector<PackEntry> entries;
+      (void)p.Finish(key_.encryption, &unused, &entries);  // drop what was never written
+    }
+    pending_.clear();
+  }
+  for (const Id& id : packs) {
+    // Index first: a pack the index names must exist. If the index cannot
+    // be written (disk full), the next writer's sync drops the entries.
+    (void)index_->RemovePack(id);
+    (void)backend_->Remove({FileType::kPack, id.Hex()});
+  }
 }
 
 Status Repository::Flush() {
@@ -306,7 +329,16 @@ Result<Id> Repository::SaveSnapshot(const Snapshot& snapshot) {
   const std::string sealed = Seal(key_.encryption, record);
   const Id id = PlainHash(sealed);
   RETURN_IF_ERROR(backend_->Save({FileType::kSnapshot, id.Hex()}, sealed));
-  RETURN_IF_ERROR(index_->PutSnapshot(id, record));
+  {
+    // From here the snapshot exists and refers to this process's packs.
+    std::lock_guard<std::mutex> lock(mu_);
+    written_packs_.clear();
+  }
+  Status st = index_->PutSnapshot(id, record);
+  if (!st.ok()) {  // the snapshot file is the truth; the next writer indexes it
+    std::fprintf(stderr, "jsnap: warning: snapshot %s saved, but not indexed yet: %s\n",
+                 id.Short().c_str(), st.message().c_str());
+  }
   return id;
 }
 
