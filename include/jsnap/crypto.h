@@ -2,8 +2,8 @@
 //
 // - A repository has one random 32-byte master key. Three subkeys are derived
 //   from it with crypto_kdf (BLAKE2b, context "jsnapkey"): the AEAD key for
-//   every blob and metadata object, the MAC key for chunk ids, and the seed
-//   of the chunker's gear table.
+//   every blob and metadata object, the MAC key for chunk ids, the seed of
+//   the chunker's gear table, and the key of the index files.
 // - Sealed objects are XChaCha20-Poly1305-IETF: nonce(24) || ciphertext ||
 //   tag(16). The 192-bit random nonce makes nonce reuse negligible even when
 //   many processes and repositories encrypt with one key, which is what lets
@@ -42,6 +42,7 @@ struct MasterKey {
   KeyBytes encryption{};
   KeyBytes id_mac{};
   KeyBytes chunker_seed{};
+  KeyBytes index{};  // encrypts the RocksDB index files at rest
 
   static MasterKey Generate();
   static MasterKey FromBytes(const KeyBytes& master);

@@ -6,7 +6,11 @@
 //   'b' + blob id     -> pack id | offset u32le | length u32le | raw u32le | type u8
 //   'p' + pack id     -> pack record (size, time, the pack header's entries)
 //   's' + snapshot id -> snapshot record (the snapshot file's plaintext)
-//   'm' + name        -> metadata (format version)
+//
+// The database files are encrypted at rest (RocksDB's CTR EncryptedEnv with
+// a keyed BLAKE2b-512 block function, key = the master key's index subkey):
+// the index holds snapshot records and blob sizes, which must be as private
+// as the sealed files they come from.
 //
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
@@ -18,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "jsnap/crypto.h"
 #include "jsnap/id.h"
 #include "jsnap/pack.h"
 #include "jsnap/status.h"
@@ -41,13 +46,15 @@ struct PackInfo {
 
 class Index {
  public:
-  // Opens (creating when missing, unless read_only) the database at `path`.
-  static Result<std::unique_ptr<Index>> Open(const std::string& path, bool read_only);
+  // Opens (creating when missing, unless read_only) the database at `path`,
+  // encrypted with `key`.
+  static Result<std::unique_ptr<Index>> Open(const std::string& path, const KeyBytes& key,
+                                             bool read_only);
   virtual ~Index() = default;
 
   virtual Result<std::optional<BlobLocation>> Find(const Id& blob) = 0;
   // Adds a pack and all its blobs in one durable (synced) write. A blob
-  // already indexed in another pack keeps its first location.
+  // stored in several packs is indexed at the pack with the smallest id.
   virtual Status AddPack(const PackInfo& pack) = 0;
   // Removes a pack and the blob entries that point into it.
   virtual Status RemovePack(const Id& pack) = 0;

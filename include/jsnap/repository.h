@@ -4,9 +4,12 @@
 // and indexing stay behind it.
 //
 // Write ordering (the crash-safety invariant, format-spec.md "Invariants"):
-// a pack is durable before the index names it; every blob a tree names is in
-// a durable pack before the tree is saved; trees before the snapshot that
-// names them. An interrupted writer leaves at most unreferenced packs.
+// a pack is durable before the index names it; every pack (data and tree)
+// is durable before the snapshot that refers to it is saved. A tree pack
+// may reach disk before the data packs of its chunks; nothing refers to it
+// until the snapshot exists, and a later create re-stores any chunk it does
+// not find in the index. An interrupted writer leaves at most unreferenced
+// packs.
 //
 // Thread-safety: SaveBlob, LoadBlob, HasBlob and the tree functions may be
 // called from many threads at once; the rest from one thread.

@@ -17,7 +17,7 @@
 #include "jsnap/file_util.h"
 #include "jsnap/thread_pool.h"
 #include "node_info.h"
-#include "../repository/keys.h"
+#include "jsnap/system.h"
 
 namespace jsnap {
 
@@ -69,7 +69,7 @@ class Archiver {
     Snapshot& snap = result.snapshot;
     snap.time_ns = opts_.time_ns;
     snap.hostname = opts_.hostname;
-    snap.username = internal::CurrentUser();
+    snap.username = CurrentUser();
     snap.uid = ::geteuid();
     snap.gid = ::getegid();
     snap.tags = opts_.tags;
@@ -215,28 +215,31 @@ class Archiver {
     }
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     internal::ReadXattrs(fd.get(), &node);
-    const std::string what = abs;
     const int raw_fd = fd.get();
+    // A read error is the source's fault (warn, leave the file out); any
+    // other error is the repository's, and fails the snapshot.
+    Status source_error;
     Status st = ChunkStream([&](char* buf, size_t cap) -> Result<size_t> {
       for (;;) {
         ssize_t n = ::read(raw_fd, buf, cap);
         if (n >= 0) return static_cast<size_t>(n);
-        if (errno != EINTR) return Status::FromErrno(errno, "read " + what);
+        if (errno == EINTR) continue;
+        source_error = Status::FromErrno(errno, "read " + abs);
+        return source_error;
       }
     }, &node);
-    if (!st.ok()) {
-      if (st.code() == Status::Code::kIOError) {  // the source failed, not the repository
-        Warn(st.message() + " (left out of the snapshot)");
-        return std::optional<Node>();
-      }
-      return st;
+    if (!source_error.ok()) {
+      Warn(source_error.message() + " (left out of the snapshot)");
+      return std::optional<Node>();
     }
+    RETURN_IF_ERROR(st);
+    // The node keeps the metadata from before the read and the size of what
+    // was read: a file that changed meanwhile is read again next time.
     struct stat after;
     if (::fstat(fd.get(), &after) == 0 &&
         (static_cast<uint64_t>(after.st_size) != node.size ||
          after.st_mtim.tv_sec * 1000000000 + after.st_mtim.tv_nsec != node.mtime_ns)) {
       if (opts_.warn) opts_.warn("warning: " + abs + " changed while it was read");
-      FillNodeFromStat(node.name, after, &node);
     }
     if (opts_.progress) opts_.progress->files++;
     return std::optional<Node>(std::move(node));
@@ -445,7 +448,7 @@ class Archiver {
     node.mode = 0600;
     node.uid = ::geteuid();
     node.gid = ::getegid();
-    node.user = internal::CurrentUser();
+    node.user = CurrentUser();
     node.mtime_ns = node.ctime_ns = opts_.time_ns;
     stats_.files_new++;
     RETURN_IF_ERROR(ChunkStream(s.read, &node));

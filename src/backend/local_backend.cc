@@ -132,6 +132,7 @@ Status CreateLocalLayout(const std::string& root) {
     std::snprintf(sub, sizeof(sub), "%02x", i);
     RETURN_IF_ERROR(MakeDirs(JoinPath(root, std::string("data/") + sub)));
   }
+  RETURN_IF_ERROR(FsyncDir(JoinPath(root, "data")));
   return FsyncDir(root);
 }
 

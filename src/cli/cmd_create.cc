@@ -3,7 +3,7 @@
 #include "commands.h"
 #include "jsnap/archiver.h"
 #include "jsnap/compress.h"
-#include "../repository/keys.h"
+#include "jsnap/system.h"
 
 namespace jsnap::cli {
 
@@ -47,7 +47,7 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o) {
     if (!st.ok()) return Fail(st.WithContext("--exclude-file"));
   }
   a.tags = o.tags;
-  a.hostname = o.host.empty() ? internal::CurrentHost() : o.host;
+  a.hostname = o.host.empty() ? CurrentHost() : o.host;
   if (!o.time.empty()) {
     auto t = ParseLocalTime(o.time);
     if (!t.ok()) return Fail(t.status());

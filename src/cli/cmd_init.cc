@@ -14,7 +14,7 @@ void RegisterInit(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("--chunk-size", o->avg_chunk_kib,
                   "Average chunk size in KiB, a power of two (default 1024); "
                   "min is a half and max eight times it")
-      ->check(CLI::Range(4, 65536));
+      ->check(CLI::Range(4, 16384));
   cmd->callback([&g, o, exit_code] {
     auto path = RepoPath(g);
     if (!path.ok()) {

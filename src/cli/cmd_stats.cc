@@ -36,19 +36,20 @@ void RegisterStats(CLI::App& app, GlobalOptions& g, int* exit_code) {
       return Status::Ok();
     };
     for (const SnapshotEntry& e : snaps) {
-      if (st.ok()) st = count_blob(e.snapshot.tree);
+      // Logical size per snapshot comes from its record; blobs are counted
+      // once, and a subtree shared with an earlier snapshot is not walked
+      // again.
+      const SnapshotStats& ss = e.snapshot.stats;
+      logical += ss.total_bytes;
+      files += ss.files_new + ss.files_changed + ss.files_unmodified;
+      if (!seen_trees.insert(e.snapshot.tree).second) continue;
+      st = count_blob(e.snapshot.tree);
       if (!st.ok()) break;
       st = WalkTree(**repo, e.snapshot.tree, "", [&](const std::string&, const Node& n) -> Result<bool> {
-        if (n.type == NodeType::kFile) {
-          ++files;
-          logical += n.size;
-          for (const Id& id : n.content) RETURN_IF_ERROR(count_blob(id));
-        }
-        if (n.type == NodeType::kDir) {
-          RETURN_IF_ERROR(count_blob(n.subtree));
-          return seen_trees.insert(n.subtree).second || true;
-        }
-        return true;
+        for (const Id& id : n.content) RETURN_IF_ERROR(count_blob(id));
+        if (n.type != NodeType::kDir) return false;
+        RETURN_IF_ERROR(count_blob(n.subtree));
+        return seen_trees.insert(n.subtree).second;
       });
       if (!st.ok()) break;
     }

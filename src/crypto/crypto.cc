@@ -6,7 +6,7 @@ namespace jsnap {
 
 namespace {
 constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "jsnapkey";
-enum Subkey : uint64_t { kEncryption = 1, kIdMac = 2, kChunkerSeed = 3 };
+enum Subkey : uint64_t { kEncryption = 1, kIdMac = 2, kChunkerSeed = 3, kIndex = 4 };
 
 KeyBytes DeriveSubkey(const KeyBytes& master, uint64_t id) {
   KeyBytes out;
@@ -32,6 +32,7 @@ MasterKey MasterKey::FromBytes(const KeyBytes& master) {
   k.encryption = DeriveSubkey(master, kEncryption);
   k.id_mac = DeriveSubkey(master, kIdMac);
   k.chunker_seed = DeriveSubkey(master, kChunkerSeed);
+  k.index = DeriveSubkey(master, kIndex);
   return k;
 }
 

@@ -1,6 +1,8 @@
 #include "jsnap/index.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env_encryption.h>
+#include <sodium.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -69,9 +71,35 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Status::IOError("index: " + what + ": " + s.ToString());
 }
 
+// The block function of RocksDB's CTR mode: keystream block = keyed
+// BLAKE2b-512(counter block). CTR only ever runs the cipher forward, so a
+// PRF is all it needs; RocksDB stores a random IV and counter per file.
+class Blake2bPrf : public rocksdb::BlockCipher {
+ public:
+  explicit Blake2bPrf(const KeyBytes& key) : key_(key) {}
+  ~Blake2bPrf() override { sodium_memzero(key_.data(), key_.size()); }
+  const char* Name() const override { return "jsnap-blake2b-prf"; }
+  size_t BlockSize() override { return 64; }
+  rocksdb::Status Encrypt(char* data) override {
+    uint8_t out[64];
+    crypto_generichash(out, sizeof(out), reinterpret_cast<const uint8_t*>(data), 64, key_.data(),
+                       key_.size());
+    std::memcpy(data, out, sizeof(out));
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status Decrypt(char*) override {
+    return rocksdb::Status::NotSupported("a PRF has no inverse; CTR mode does not need one");
+  }
+
+ private:
+  KeyBytes key_;
+};
+
 class RocksIndex : public Index {
  public:
-  explicit RocksIndex(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  RocksIndex(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db)
+      : env_(std::move(env)), db_(std::move(db)) {}
+  ~RocksIndex() override { db_.reset(); }  // close before the env goes
 
   Result<std::optional<BlobLocation>> Find(const Id& blob) override {
     std::string value;
@@ -179,6 +207,7 @@ class RocksIndex : public Index {
     return FromRocks(it->status(), "scan");
   }
 
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::mutex add_mu_;  // AddPack reads then writes blob entries
 };
@@ -228,13 +257,17 @@ Result<PackInfo> DecodePackInfo(const Id& id, std::string_view record) {
   return info;
 }
 
-Result<std::unique_ptr<Index>> Index::Open(const std::string& path, bool read_only) {
+Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyBytes& key,
+                                           bool read_only) {
+  auto provider = rocksdb::EncryptionProvider::NewCTRProvider(std::make_shared<Blake2bPrf>(key));
+  std::unique_ptr<rocksdb::Env> env(rocksdb::NewEncryptedEnv(rocksdb::Env::Default(), provider));
   rocksdb::Options o = MakeOptions();
+  o.env = env.get();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw)
                                 : rocksdb::DB::Open(o, path, &raw);
   RETURN_IF_ERROR(FromRocks(s, "open " + path));
-  return std::unique_ptr<Index>(new RocksIndex(std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw)));
 }
 
 Status DestroyIndex(const std::string& path) {

@@ -6,20 +6,11 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "jsnap/system.h"
+
 namespace jsnap::internal {
 
 using json = nlohmann::json;
-
-std::string CurrentUser() {
-  struct passwd* pw = ::getpwuid(::geteuid());
-  return pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
-}
-
-std::string CurrentHost() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof(buf) - 1);
-  return buf;
-}
 
 std::string EncodeConfig(const RepoConfig& c) {
   json j = {{"version", c.version},

@@ -21,7 +21,4 @@ Result<MasterKey> OpenKeyFile(const std::string& text, const Id& repo_id,
                               const std::string& password);
 Result<KeyInfo> DescribeKeyFile(const std::string& id, const std::string& text);
 
-std::string CurrentUser();
-std::string CurrentHost();
-
 }  // namespace jsnap::internal

@@ -10,16 +10,11 @@
 #include <thread>
 
 #include "jsnap/file_util.h"
+#include "jsnap/system.h"
 
 namespace jsnap {
 
 namespace {
-
-std::string Hostname() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof(buf) - 1);
-  return buf;
-}
 
 // Describes the live holders from their info files, removing those whose
 // process (on this host) is gone.
@@ -27,7 +22,7 @@ std::string DescribeHolders(const std::string& dir) {
   std::string out;
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return out;
-  const std::string host = Hostname();
+  const std::string host = CurrentHost();
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == ".." || name == "repo.lock" || name[0] == '.') continue;
@@ -76,10 +71,10 @@ Result<std::unique_ptr<RepoLock>> RepoLock::Acquire(const std::string& repo_root
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  const std::string info_path = JoinPath(dir, Hostname() + "-" + std::to_string(::getpid()));
+  const std::string info_path = JoinPath(dir, CurrentHost() + "-" + std::to_string(::getpid()));
   const std::string info = std::string(mode == LockMode::kExclusive ? "exclusive" : "shared") +
                            " lock held by pid " + std::to_string(::getpid()) + " on " +
-                           Hostname() + " since " + std::to_string(std::time(nullptr)) +
+                           CurrentHost() + " since " + std::to_string(std::time(nullptr)) +
                            " (" + description + ")";
   // Best effort: the info file only helps messages; flock is the lock.
   (void)WriteFileAtomic(info_path, info, 0644);

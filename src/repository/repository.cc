@@ -31,7 +31,7 @@ Status Repository::Init(const std::string& path, const std::string& password,
   MasterKey key = MasterKey::Generate();
   const std::string keyfile = internal::EncodeKeyFile(key, config.id, password, opts.kdf);
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<Index> index, Index::Open(JoinPath(path, "index"), false));
+    ASSIGN_OR_RETURN(std::unique_ptr<Index> index, Index::Open(JoinPath(path, "index"), key.index, false));
   }
   // The key first: a config without a key would be a repository nobody opens.
   RETURN_IF_ERROR(backend->Save({FileType::kKey, PlainHash(keyfile).Hex()}, keyfile));
@@ -104,14 +104,14 @@ Status Repository::OpenIndex(bool writable) {
       return Status::NotFound("the index of " + root_ +
                               " is missing; run 'jsnap repair index' to rebuild it");
     }
-    ASSIGN_OR_RETURN(index_, Index::Open(path, /*read_only=*/true));
+    ASSIGN_OR_RETURN(index_, Index::Open(path, key_.index, /*read_only=*/true));
     return Status::Ok();
   }
   if (!exists) {
     std::fprintf(stderr, "jsnap: the index is missing; rebuilding it from the packs\n");
     return RebuildIndex();
   }
-  auto index = Index::Open(path, /*read_only=*/false);
+  auto index = Index::Open(path, key_.index, /*read_only=*/false);
   if (!index.ok() && index.status().IsCorruption()) {
     std::fprintf(stderr, "jsnap: %s\njsnap: rebuilding the index\n", index.status().message().c_str());
     return RebuildIndex();
@@ -198,7 +198,7 @@ Status Repository::IndexPackFromBackend(const Id& pack, uint64_t size) {
 Status Repository::RebuildIndex() {
   index_.reset();
   RETURN_IF_ERROR(DestroyIndex(IndexPath()));
-  ASSIGN_OR_RETURN(index_, Index::Open(IndexPath(), /*read_only=*/false));
+  ASSIGN_OR_RETURN(index_, Index::Open(IndexPath(), key_.index, /*read_only=*/false));
   return SyncIndex();
 }
 
@@ -367,10 +367,20 @@ Result<std::vector<SnapshotEntry>> Repository::ListSnapshots() {
     if (auto it = records.find(id.value()); it != records.end()) {
       record = it->second;
     } else {
-      ASSIGN_OR_RETURN(record, LoadSnapshotRecord(id.value()));
+      auto loaded = LoadSnapshotRecord(id.value());
+      if (!loaded.ok()) {  // one damaged snapshot must not hide the others
+        std::fprintf(stderr, "jsnap: warning: %s (left out; run 'jsnap check')\n",
+                     loaded.status().message().c_str());
+        continue;
+      }
+      record = std::move(loaded).value();
     }
     auto snap = DecodeSnapshot(record);
-    if (!snap.ok()) return snap.status().WithContext("snapshot " + name);
+    if (!snap.ok()) {
+      std::fprintf(stderr, "jsnap: warning: snapshot %s is unreadable and is left out: %s\n",
+                   name.c_str(), snap.status().message().c_str());
+      continue;
+    }
     out.push_back({id.value(), std::move(snap).value()});
   }
   std::sort(out.begin(), out.end(), [](const SnapshotEntry& a, const SnapshotEntry& b) {
