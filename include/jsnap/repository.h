@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -136,6 +137,7 @@ class Repository {
   Status SyncIndex();
   Status IndexPackFromBackend(const Id& pack, uint64_t size);
   Status WritePack(std::string data, const Id& pack_id, std::vector<PackEntry> entries);
+  Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
   Result<std::string> LoadSnapshotRecord(const Id& id);
 
   std::string root_;

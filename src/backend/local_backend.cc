@@ -69,7 +69,10 @@ class LocalBackend : public Backend {
       for (int i = 0; i < 256; ++i) {
         char sub[3];
         std::snprintf(sub, sizeof(sub), "%02x", i);
-        RETURN_IF_ERROR(ListDir(JoinPath(dir, sub), fn));
+        // A file in the wrong data/<hh> directory is not part of the repository.
+        RETURN_IF_ERROR(ListDir(JoinPath(dir, sub), [&](const std::string& name, uint64_t size) {
+          if (name.compare(0, 2, sub) == 0) fn(name, size);
+        }));
       }
       return Status::Ok();
     }

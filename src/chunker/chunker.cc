@@ -30,7 +30,9 @@ Chunker::Chunker(const ChunkerParams& params, const KeyBytes& seed) : params_(pa
   for (int i = 0; i < 256; ++i) {
     const char b = static_cast<char>(i);
     Id h = KeyedHash(seed, std::string_view(&b, 1));
-    std::memcpy(&gear_[i], h.bytes.data(), sizeof(uint64_t));
+    uint64_t v = 0;  // little-endian, whatever the host: the format fixes it
+    for (int k = 7; k >= 0; --k) v = v << 8 | h.bytes[k];
+    gear_[i] = v;
   }
 }
 

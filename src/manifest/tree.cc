@@ -145,6 +145,9 @@ Result<Node> DecodeNode(std::string_view data) {
   }
   RETURN_IF_ERROR(r.status());
   if (!has_name || !has_type) return Status::Corruption("node without name or type");
+  if (n.type == NodeType::kDir && n.subtree.IsZero()) {
+    return Status::Corruption("directory node '" + n.name + "' has no subtree");
+  }
   if (!IsValidNodeName(n.name)) {
     return Status::Corruption("node name '" + n.name + "' is not a plain file name");
   }

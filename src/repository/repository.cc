@@ -19,6 +19,9 @@ Status Repository::Init(const std::string& path, const std::string& password,
                         const InitOptions& opts) {
   RETURN_IF_ERROR(InitCrypto());
   RETURN_IF_ERROR(opts.chunker.Validate());
+  if (opts.pack_size < (1u << 20) || opts.pack_size > (1u << 30)) {
+    return Status::InvalidArgument("pack size must be between 1 MiB and 1 GiB");
+  }
   if (PathExists(JoinPath(path, "config"))) {
     return Status::AlreadyExists("a repository already exists at " + path);
   }
@@ -294,11 +297,17 @@ Status Repository::Flush() {
   return Status::Ok();
 }
 
-Result<std::string> Repository::LoadBlob(const Id& id) {
+Result<std::string> Repository::LoadBlob(const Id& id) { return LoadBlobOfType(id, std::nullopt); }
+
+Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobType> type) {
   ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(id));
   if (!loc) {
     return Status::NotFound("blob " + id.Hex() +
                             " is not in the repository (run 'jsnap check' to see what it affects)");
+  }
+  if (type && loc->type != *type) {
+    return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc->type) +
+                              " blob where a " + BlobTypeName(*type) + " blob was expected");
   }
   const std::string where = "pack " + loc->pack.Hex() + ": blob " + id.Hex() + " at offset " +
                             std::to_string(loc->offset);
@@ -316,7 +325,7 @@ Result<Id> Repository::SaveTree(const Tree& tree, bool* added, uint64_t* stored)
 }
 
 Result<Tree> Repository::LoadTree(const Id& id) {
-  ASSIGN_OR_RETURN(std::string data, LoadBlob(id));
+  ASSIGN_OR_RETURN(std::string data, LoadBlobOfType(id, BlobType::kTree));
   auto tree = DecodeTree(data);
   if (!tree.ok()) return tree.status().WithContext("tree " + id.Hex());
   return tree;

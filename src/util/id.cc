@@ -34,8 +34,8 @@ Result<std::string> HexDecode(std::string_view hex) {
 }
 
 Result<Id> Id::FromHex(std::string_view hex) {
-  if (hex.size() != 2 * kSize) {
-    return Status::InvalidArgument("id '" + std::string(hex) + "' is not 64 hex digits");
+  if (hex.size() != 2 * kSize || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return Status::InvalidArgument("id '" + std::string(hex) + "' is not 64 lowercase hex digits");
   }
   ASSIGN_OR_RETURN(std::string raw, HexDecode(hex));
   return FromBytes(raw.data());

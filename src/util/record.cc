@@ -14,6 +14,7 @@ bool GetVarint(std::string_view in, size_t* pos, uint64_t* v) {
   uint64_t result = 0;
   for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
     auto byte = static_cast<uint8_t>(in[(*pos)++]);
+    if (shift == 63 && (byte & 0x7e) != 0) return false;  // would overflow 64 bits
     result |= static_cast<uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
       *v = result;

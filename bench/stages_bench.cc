@@ -1,0 +1,165 @@
+// Throughput of each stage of the create pipeline, one core:
+// chunking, chunk id (keyed BLAKE2b), zstd, sealing, pack building, tree
+// encoding, and index lookups/inserts. Run: build/bench/jsnap_stages_bench
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "jsnap/chunker.h"
+#include "jsnap/compress.h"
+#include "jsnap/crypto.h"
+#include "jsnap/file_util.h"
+#include "jsnap/index.h"
+#include "jsnap/pack.h"
+#include "jsnap/tree.h"
+
+namespace jsnap {
+namespace {
+
+std::string Random(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(s.data() + i, &v, 8);
+  }
+  return s;
+}
+
+// Text-like data: compressible, as most backups are.
+std::string Text(size_t n) {
+  std::mt19937_64 rng(1);
+  std::string s;
+  while (s.size() < n) s += "row " + std::to_string(rng() % 100000) + " user=" + std::to_string(rng() % 977) + " ok\n";
+  s.resize(n);
+  return s;
+}
+
+const MasterKey& Key() {
+  static MasterKey k = [] {
+    (void)InitCrypto();
+    return MasterKey::Generate();
+  }();
+  return k;
+}
+
+void BM_Chunker(benchmark::State& state) {
+  Chunker c(ChunkerParams{}, Key().chunker_seed);
+  const std::string data = Random(64 << 20, 1);
+  for (auto _ : state) {
+    size_t pos = 0, chunks = 0;
+    while (pos < data.size()) {
+      pos += c.FindCut(reinterpret_cast<const uint8_t*>(data.data() + pos), data.size() - pos, true);
+      ++chunks;
+    }
+    benchmark::DoNotOptimize(chunks);
+  }
+  state.SetBytesProcessed(state.iterations() * data.size());
+}
+BENCHMARK(BM_Chunker)->Unit(benchmark::kMillisecond);
+
+void BM_ChunkId(benchmark::State& state) {
+  const std::string data = Random(1 << 20, 2);
+  for (auto _ : state) benchmark::DoNotOptimize(KeyedHash(Key().id_mac, data));
+  state.SetBytesProcessed(state.iterations() * data.size());
+}
+BENCHMARK(BM_ChunkId);
+
+void BM_Compress(benchmark::State& state) {
+  const std::string data = state.range(0) ? Text(1 << 20) : Random(1 << 20, 3);
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    CompressFrameAppend(data, kDefaultCompressionLevel, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * data.size());
+  state.SetLabel(state.range(0) ? "text" : "random");
+}
+BENCHMARK(BM_Compress)->Arg(1)->Arg(0);
+
+void BM_Seal(benchmark::State& state) {
+  const std::string data = Random(1 << 20, 4);
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    SealAppend(Key().encryption, data, &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * data.size());
+}
+BENCHMARK(BM_Seal);
+
+void BM_PackBuild(benchmark::State& state) {
+  std::vector<std::string> sealed;
+  for (int i = 0; i < 16; ++i) sealed.push_back(Seal(Key().encryption, Random(1 << 20, 10 + i)));
+  for (auto _ : state) {
+    PackWriter w;
+    for (int i = 0; i < 16; ++i) w.Add(BlobType::kData, PlainHash(std::to_string(i)), sealed[i], 1 << 20);
+    Id id;
+    std::vector<PackEntry> entries;
+    benchmark::DoNotOptimize(w.Finish(Key().encryption, &id, &entries));
+  }
+  state.SetBytesProcessed(state.iterations() * 16 * (1 << 20));
+}
+BENCHMARK(BM_PackBuild)->Unit(benchmark::kMillisecond);
+
+void BM_TreeEncode(benchmark::State& state) {
+  Tree t;
+  for (int i = 0; i < 1000; ++i) {
+    Node n;
+    n.name = "file-" + std::to_string(i) + ".txt";
+    n.mode = 0644;
+    n.user = n.group = "app";
+    n.mtime_ns = n.ctime_ns = 1700000000000000000 + i;
+    n.size = 4096 + i;
+    n.inode = 1000 + i;
+    n.content = {PlainHash(n.name)};
+    t.nodes.push_back(n);
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(t.Encode());
+  state.SetItemsProcessed(state.iterations() * t.nodes.size());
+}
+BENCHMARK(BM_TreeEncode);
+
+// Index lookups in a database holding state.range(0) blob entries (hits
+// and misses alternate, as in a create that finds half its chunks).
+void BM_IndexLookup(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  char tmpl[] = "/tmp/jsnap-bench-index-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  {
+    auto index = Index::Open(dir + "/db", Key().index, false).value();
+    const int per_pack = 1000;
+    for (int64_t p = 0; p < n / per_pack; ++p) {
+      PackInfo info;
+      info.id = PlainHash("pack" + std::to_string(p));
+      info.size = 1ull << 30;
+      for (int i = 0; i < per_pack; ++i) {
+        PackEntry e;
+        e.id = PlainHash(std::to_string(p * per_pack + i));
+        e.offset = i * 100;
+        e.length = 100;
+        e.raw_length = 60;
+        info.entries.push_back(e);
+      }
+      (void)index->AddPack(info);
+    }
+  }
+  auto index = Index::Open(dir + "/db", Key().index, false).value();
+  std::mt19937_64 rng(5);
+  for (auto _ : state) {
+    const uint64_t k = rng() % (2 * n);  // half are misses
+    benchmark::DoNotOptimize(index->Find(PlainHash(std::to_string(k))));
+  }
+  state.SetItemsProcessed(state.iterations());
+  index.reset();
+  (void)DestroyIndex(dir + "/db");
+  ::rmdir(dir.c_str());
+}
+BENCHMARK(BM_IndexLookup)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace jsnap
+
+BENCHMARK_MAIN();
