@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,6 +43,15 @@ struct StreamSource {
 struct ArchiveOptions {
   std::vector<std::string> paths;  // absolute, normalised
   std::vector<StreamSource> streams;
+  // Live SQLite databases (absolute paths), imaged through SQLite (see
+  // sqlite_source.h) wherever they appear, alone or inside a path above;
+  // their -wal, -shm and -journal files are left out.
+  std::vector<std::string> sqlite_paths;
+  std::chrono::milliseconds sqlite_timeout{60000};
+  uint64_t sqlite_chunk_size = 4096;  // bytes per chunk, rounded to pages
+  // Run PRAGMA integrity_check on each stored image before the snapshot is
+  // saved; a failure fails the run.
+  bool verify_sqlite = false;
   ExcludeMatcher excludes;
   std::vector<std::string> tags;
   std::string hostname;

@@ -7,6 +7,10 @@
 // "/", a symlink planted earlier in the same restore) can make it write
 // outside the target. Files are written under a temporary name and renamed
 // when complete. Existing files are never replaced unless `overwrite`.
+// SQLite databases come back as standalone files: stale -wal, -shm and
+// -journal files beside them are removed before the database is renamed
+// into place, and a database another process has open is not replaced
+// unless `force`.
 #pragma once
 
 #include <atomic>
@@ -33,6 +37,8 @@ struct RestoreOptions {
   ExcludeMatcher includes;
   ExcludeMatcher excludes;
   bool overwrite = false;
+  // Replace SQLite databases even while another process has them open.
+  bool force = false;
   bool restore_owner = false;  // chown to the recorded user/group (root only)
   size_t threads = 0;
   std::function<void(const std::string&)> warn;

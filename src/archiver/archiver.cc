@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -15,6 +17,8 @@
 #include <set>
 
 #include "jsnap/file_util.h"
+#include "jsnap/node_reader.h"
+#include "jsnap/sqlite_source.h"
 #include "jsnap/thread_pool.h"
 #include "node_info.h"
 #include "jsnap/system.h"
@@ -31,6 +35,7 @@ struct SourceTree {
   std::map<std::string, SourceTree> children;
   bool whole = false;             // archive this path and everything below it
   const StreamSource* stream = nullptr;
+  bool sqlite = false;            // image this database
 };
 
 std::vector<std::string> Components(const std::string& abs) {
@@ -75,6 +80,7 @@ class Archiver {
     snap.tags = opts_.tags;
     snap.paths = opts_.paths;
     for (const StreamSource& s : opts_.streams) snap.paths.push_back(StreamPath(s));
+    for (const std::string& db : opts_.sqlite_paths) snap.paths.push_back(db);
     std::sort(snap.paths.begin(), snap.paths.end());
     snap.excludes = opts_.excludes.Patterns();
     snap.program_version = kProgramVersion;
@@ -94,11 +100,17 @@ class Archiver {
     SourceTree sources;
     for (const std::string& p : opts_.paths) Insert(&sources, p)->whole = true;
     for (const StreamSource& s : opts_.streams) Insert(&sources, StreamPath(s))->stream = &s;
+    for (const std::string& db : opts_.sqlite_paths) {
+      sqlite_.insert(db);
+      SourceTree* leaf = Insert(&sources, db);
+      if (!leaf->whole) leaf->sqlite = true;  // else the walk of an enclosing path finds it
+    }
 
     Result<Id> root = ArchiveSourceTree(sources, "", parent_root ? &*parent_root : nullptr);
     pool_.Wait();
     RETURN_IF_ERROR(root.status());
     if (!opts_.dry_run) RETURN_IF_ERROR(repo_.Flush());
+    if (opts_.verify_sqlite && !opts_.dry_run) RETURN_IF_ERROR(VerifySqliteImages());
     snap.tree = root.value();
     snap.stats = stats_.Snapshot();
     if (!opts_.dry_run) {
@@ -367,6 +379,12 @@ class Archiver {
         continue;
       }
       if (opts_.excludes.Excluded(child, S_ISDIR(st.st_mode))) continue;
+      if (IsSqliteCompanion(child)) continue;
+      if (sqlite_.count(child) != 0) {
+        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, name, st));
+        slots.push_back(std::move(slot));
+        continue;
+      }
       const Node* prev = before ? before->Find(name) : nullptr;
       ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child, name, st, prev, root_dev));
       slots.push_back(std::move(slot));
@@ -410,8 +428,30 @@ class Archiver {
       struct stat st;
       const bool ok = dir->valid() && ::fstatat(dir->get(), name.c_str(), &st,
                                                 child.whole ? AT_SYMLINK_NOFOLLOW : 0) == 0;
+      if (!ok && OnlyStreams(child)) {
+        // A directory that exists only in the snapshot, to hold a stream
+        // stored at an absolute name (--stdin-name /backups/db.sql).
+        Node node;
+        node.name = name;
+        node.type = NodeType::kDir;
+        node.mode = 0755;
+        node.uid = ::geteuid();
+        node.gid = ::getegid();
+        node.user = CurrentUser();
+        node.mtime_ns = node.ctime_ns = opts_.time_ns;
+        ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, nullptr));
+        Slot s;
+        s.ready = std::move(node);
+        slots.push_back(std::move(s));
+        continue;
+      }
       if (!ok) {
         Warn("cannot read " + child_abs + ": " + std::strerror(errno) + " (left out)");
+        continue;
+      }
+      if (child.sqlite) {
+        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child_abs, name, st));
+        slots.push_back(std::move(slot));
         continue;
       }
       if (child.whole) {
@@ -441,6 +481,92 @@ class Archiver {
     return StoreTree(tree);
   }
 
+  static bool OnlyStreams(const SourceTree& t) {
+    if (t.whole || t.sqlite) return false;
+    for (const auto& [name, child] : t.children) {
+      if (child.stream == nullptr && !OnlyStreams(child)) return false;
+    }
+    return true;
+  }
+
+  bool IsSqliteCompanion(const std::string& path) const {
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      const size_t n = std::strlen(suffix);
+      if (path.size() > n && path.compare(path.size() - n, n, suffix) == 0 &&
+          sqlite_.count(path.substr(0, path.size() - n)) != 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Images a live database through SQLite; its pages are stored by the
+  // workers as they arrive. A database that cannot be imaged is reported
+  // and left out, like an unreadable file.
+  Result<Slot> ArchiveSqlite(const std::string& abs, const std::string& name, const struct stat& st) {
+    Slot slot;
+    Node node;
+    FillNodeFromStat(name, st, &node);
+    if (node.type != NodeType::kFile) {
+      Warn("--sqlite " + abs + " is a " + NodeTypeName(node.type) + ", not a database file (left out)");
+      return slot;
+    }
+    struct Shared {
+      std::mutex mu;
+      std::condition_variable done;
+      size_t outstanding = 0;
+      std::vector<Id> content;
+      Status error;
+    };
+    auto shared = std::make_shared<Shared>();
+    ChunkSink sink = [&](uint64_t index, std::string data) -> Status {
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        RETURN_IF_ERROR(shared->error);
+        if (shared->content.size() <= index) shared->content.resize(index + 1);
+        ++shared->outstanding;
+      }
+      stats_.bytes_read += data.size();
+      if (opts_.progress) opts_.progress->bytes_read += data.size(), opts_.progress->bytes_done += data.size();
+      pool_.Submit([this, shared, index, data = std::move(data)] {
+        Id id;
+        Status st = Store(BlobType::kData, data, &id);
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (st.ok()) shared->content[index] = id;
+        else if (shared->error.ok()) shared->error = st;
+        if (--shared->outstanding == 0) shared->done.notify_all();
+      });
+      return Status::Ok();
+    };
+    auto image = StreamSqliteImage(abs, opts_.sqlite_timeout, opts_.sqlite_chunk_size, sink);
+    std::unique_lock<std::mutex> lock(shared->mu);
+    shared->done.wait(lock, [&] { return shared->outstanding == 0; });
+    if (!shared->error.ok()) return shared->error;  // the repository failed
+    if (!image.ok()) {
+      Warn(image.status().message() + " (left out of the snapshot)");
+      return slot;
+    }
+    node.content = std::move(shared->content);
+    node.size = image->size;
+    node.sqlite = image->info;
+    stats_.files_new++;
+    stats_.total_bytes += node.size;
+    if (opts_.progress) opts_.progress->files++;
+    sqlite_nodes_.push_back({abs, node});
+    slot.ready = std::move(node);
+    return slot;
+  }
+
+  Status VerifySqliteImages() {
+    for (const auto& [path, node] : sqlite_nodes_) {
+      ASSIGN_OR_RETURN(NodeReader reader, NodeReader::Open(repo_, node));
+      RETURN_IF_ERROR(CheckSqliteImage(path, node.size, [&](uint64_t off, size_t len) {
+        return reader.Read(off, len);
+      }).WithContext("--verify-sqlite"));
+    }
+    return Status::Ok();
+  }
+
   Result<Node> ArchiveStream(const StreamSource& s, const std::string& name) {
     Node node;
     node.name = name;
@@ -463,6 +589,8 @@ class Archiver {
   Stats stats_;
   dev_t repo_dev_ = 0;
   ino_t repo_ino_ = 0;
+  std::set<std::string> sqlite_;
+  std::vector<std::pair<std::string, Node>> sqlite_nodes_;  // for --verify-sqlite
 };
 
 }  // namespace
@@ -488,7 +616,7 @@ std::string NormalizePath(const std::string& path) {
 }
 
 Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts) {
-  if (opts.paths.empty() && opts.streams.empty()) {
+  if (opts.paths.empty() && opts.streams.empty() && opts.sqlite_paths.empty()) {
     return Status::InvalidArgument("nothing to back up: give at least one path");
   }
   Archiver archiver(repo, opts);

@@ -5,7 +5,20 @@
 
 namespace jsnap::cli {
 
+namespace {
+std::vector<std::string> g_after_dashes;
+}
+
+const std::vector<std::string>& CommandAfterDashes() { return g_after_dashes; }
+
 int Main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") {
+      g_after_dashes.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
+  }
   std::signal(SIGPIPE, SIG_IGN);  // `jsnap dump ... | head` gets EPIPE, not a crash
   CLI::App app{
       "jsnap: deduplicating, encrypted snapshots of folders, files and databases.\n\n"
@@ -31,10 +44,14 @@ int Main(int argc, char** argv) {
   RegisterStats(app, g, &exit_code);
   RegisterRestore(app, g, &exit_code);
   RegisterRepair(app, g, &exit_code);
+  RegisterCheck(app, g, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "jsnap: %s (see 'jsnap %s--help')\n", e.what(),
+                 app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+    return kExitFatal;
   }
   return exit_code;
 }

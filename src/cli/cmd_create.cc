@@ -1,6 +1,7 @@
 #include <ctime>
 
 #include "commands.h"
+#include "stream_sources.h"
 #include "jsnap/archiver.h"
 #include "jsnap/compress.h"
 #include "jsnap/system.h"
@@ -21,6 +22,12 @@ struct CreateOpts {
   bool force = false;
   int compression = kDefaultCompressionLevel;
   size_t threads = 0;
+  std::vector<std::string> sqlite;
+  std::string sqlite_timeout = "60s";
+  bool verify_sqlite = false;
+  bool stdin_data = false;
+  bool stdin_from_command = false;
+  std::string stdin_name = "stdin";
 };
 
 nlohmann::json StatsJson(const SnapshotStats& s) {
@@ -38,9 +45,20 @@ nlohmann::json StatsJson(const SnapshotStats& s) {
           {"errors", s.errors}};
 }
 
-int RunCreate(GlobalOptions& g, const CreateOpts& o) {
+int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::string>& command) {
   ArchiveOptions a;
   for (const std::string& p : o.paths) a.paths.push_back(NormalizePath(p));
+  for (const std::string& p : o.sqlite) a.sqlite_paths.push_back(NormalizePath(p));
+  auto timeout = ParseDuration(o.sqlite_timeout);
+  if (!timeout.ok()) return Fail(timeout.status().WithContext("--sqlite-timeout"));
+  a.sqlite_timeout = timeout.value();
+  a.verify_sqlite = o.verify_sqlite;
+  if (o.stdin_data && o.stdin_from_command) {
+    return Fail(Status::InvalidArgument("give --stdin or --stdin-from-command, not both"));
+  }
+  if (!command.empty() && !o.stdin_from_command) {
+    return Fail(Status::InvalidArgument("a command after '--' needs --stdin-from-command"));
+  }
   for (const std::string& e : o.excludes) a.excludes.Add(e);
   for (const std::string& f : o.exclude_files) {
     Status st = a.excludes.AddFile(f);
@@ -65,6 +83,13 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o) {
 
   auto repo = OpenRepo(g, LockMode::kExclusive, true, "create");
   if (!repo.ok()) return Fail(repo.status());
+  // The stream starts only once the repository is open and locked.
+  if (o.stdin_data) a.streams.push_back(StdinSource(o.stdin_name));
+  if (o.stdin_from_command) {
+    auto src = CommandSource(o.stdin_name, command);
+    if (!src.ok()) return Fail(src.status());
+    a.streams.push_back(std::move(src).value());
+  }
 
   ArchiveProgress progress;
   a.progress = &progress;
@@ -137,7 +162,20 @@ void RegisterCreate(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("--compression", o->compression, "zstd level 1-19, 0 to store uncompressed (default 3)")
       ->check(CLI::Range(0, 19));
   cmd->add_option("--threads", o->threads, "Worker threads (default: one per core)");
-  cmd->callback([&g, o, exit_code] { *exit_code = RunCreate(g, *o); });
+  cmd->add_option("--sqlite", o->sqlite,
+                  "A live SQLite database to snapshot consistently through SQLite (repeatable); "
+                  "its -wal/-shm/-journal files are not stored");
+  cmd->add_option("--sqlite-timeout", o->sqlite_timeout,
+                  "How long to wait for a database locked by a writer (default 60s)");
+  cmd->add_flag("--verify-sqlite", o->verify_sqlite,
+                "Run PRAGMA integrity_check on each stored database image; fail the run if not ok");
+  cmd->add_flag("--stdin", o->stdin_data, "Store standard input as a file (see --stdin-name)");
+  cmd->add_flag("--stdin-from-command", o->stdin_from_command,
+                "Store the output of the command given after '--' (e.g. -- pg_dump mydb); "
+                "no snapshot is saved when the command fails");
+  cmd->add_option("--stdin-name", o->stdin_name,
+                  "File name (or absolute path) of the stream in the snapshot (default: stdin)");
+  cmd->callback([&g, o, exit_code] { *exit_code = RunCreate(g, *o, CommandAfterDashes()); });
 }
 
 }  // namespace jsnap::cli

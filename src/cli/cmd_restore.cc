@@ -12,6 +12,7 @@ void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code) {
     std::vector<std::string> includes;
     std::vector<std::string> excludes;
     bool overwrite = false;
+    bool force = false;
     size_t threads = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -21,6 +22,8 @@ void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code) {
                   "Restore only paths matching this pattern, and what is below them (repeatable)");
   cmd->add_option("-e,--exclude", o->excludes, "Leave out paths matching this pattern (repeatable)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace files that already exist in the target");
+  cmd->add_flag("--force", o->force,
+                "With --overwrite: replace SQLite databases even while another process has them open");
   cmd->add_option("--threads", o->threads, "Worker threads (default: one per core)");
   cmd->callback([&g, o, exit_code] {
     auto repo = OpenRepo(g, LockMode::kShared, false, "restore");
@@ -32,6 +35,7 @@ void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code) {
     for (const auto& p : o->includes) r.includes.Add(p);
     for (const auto& p : o->excludes) r.excludes.Add(p);
     r.overwrite = o->overwrite;
+    r.force = o->force;
     r.restore_owner = ::geteuid() == 0;
     r.threads = o->threads;
     RestoreProgress progress;

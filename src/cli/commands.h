@@ -15,7 +15,11 @@ void RegisterDump(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterStats(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterRepair(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterCheck(CLI::App& app, GlobalOptions& g, int* exit_code);
 
 int Main(int argc, char** argv);
+// The words after a standalone "--" on the command line (create's
+// --stdin-from-command); they are not parsed as options.
+const std::vector<std::string>& CommandAfterDashes();
 
 }  // namespace jsnap::cli

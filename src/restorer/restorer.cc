@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "jsnap/file_util.h"
+#include "jsnap/sqlite_source.h"
 #include "jsnap/thread_pool.h"
 
 namespace jsnap {
@@ -185,6 +186,11 @@ class Restorer {
       if (S_ISDIR(existing.st_mode)) {
         return Status::AlreadyExists(Display(path) + " is a directory in the target; not replacing it");
       }
+      if (n.sqlite && !opts_.force &&
+          SqliteInUse("/proc/self/fd/" + std::to_string(dir->fd.get()) + "/" + n.name)) {
+        return Status::AlreadyExists("database " + Display(path) +
+                                     " is open in another process; stop it first, or use --force");
+      }
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -246,11 +252,24 @@ class Restorer {
     Status st = WriteContent(fd.get(), n, path);
     if (st.ok()) st = ApplyMetadata(fd.get(), n, path);
     fd.Reset();
+    if (st.ok() && n.sqlite) st = RemoveStaleSqliteFiles(dirfd, n.name, path);
     if (st.ok() && ::renameat(dirfd, tmp.c_str(), dirfd, n.name.c_str()) != 0) {
       st = Status::FromErrno(errno, "rename into place " + Display(path));
     }
     if (!st.ok()) ::unlinkat(dirfd, tmp.c_str(), 0);
     return st;
+  }
+
+  // A -wal or -journal left beside a database belongs to the file it
+  // replaces; SQLite would apply it to the restored one and corrupt it.
+  Status RemoveStaleSqliteFiles(int dirfd, const std::string& name, const std::string& path) {
+    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+      const std::string companion = name + suffix;
+      if (::unlinkat(dirfd, companion.c_str(), 0) != 0 && errno != ENOENT) {
+        return Status::FromErrno(errno, "remove stale " + Display(path) + suffix);
+      }
+    }
+    return Status::Ok();
   }
 
   Status WriteContent(int fd, const Node& n, const std::string& path) {

@@ -247,8 +247,8 @@ Result<CalendarDuration> CalendarDuration::Parse(std::string_view text) {
     }
     int64_t value = 0;
     const auto [ptr, ec] = std::from_chars(text.data(), text.data() + digits, value);
-    // restic panics on a number too large for Go's int; a duration of more
-    // than two billion units is a typo either way.
+    // restic takes up to Go's 64-bit int (and panics beyond); the fields
+    // here are int, and more than two billion units is a typo either way.
     if (ec != std::errc() || value > INT_MAX) {
       return Status::InvalidArgument("duration \"" + original + "\": number " +
                                      std::string(text.substr(0, digits)) + " is too large");
