@@ -9,8 +9,9 @@ JSNAP_BUILD_PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Tools the tests drive for real: sqlite3 CLI, xattr tools, strace (to prove
-# unchanged files are not opened), util-linux (mount for the tmpfs tests).
-JSNAP_TEST_PACKAGES=(sqlite3 attr strace util-linux e2fsprogs)
+# unchanged files are not opened), util-linux (mount for the tmpfs tests,
+# runuser), PostgreSQL (a real server for the pg_dump tests).
+JSNAP_TEST_PACKAGES=(sqlite3 attr strace util-linux e2fsprogs postgresql)
 
 jsnap_install_missing() {
   local missing=()

@@ -14,10 +14,11 @@
 
 namespace jsnap {
 
+// Defaults chosen by measurement (docs/benchmarks.md, "Chunk size").
 struct ChunkerParams {
-  uint32_t min_size = 512 * 1024;
-  uint32_t avg_size = 1024 * 1024;  // a power of two
-  uint32_t max_size = 8 * 1024 * 1024;
+  uint32_t min_size = 256 * 1024;
+  uint32_t avg_size = 512 * 1024;  // a power of two
+  uint32_t max_size = 4 * 1024 * 1024;
   Status Validate() const;
 };
 

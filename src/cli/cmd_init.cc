@@ -6,13 +6,13 @@ void RegisterInit(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* cmd = app.add_subcommand("init", "Create a new, empty repository");
   struct Opts {
     uint32_t pack_size_mib = 16;
-    uint32_t avg_chunk_kib = 1024;
+    uint32_t avg_chunk_kib = 512;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("--pack-size", o->pack_size_mib, "Target pack file size in MiB (default 16)")
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--chunk-size", o->avg_chunk_kib,
-                  "Average chunk size in KiB, a power of two (default 1024); "
+                  "Average chunk size in KiB, a power of two (default 512); "
                   "min is a half and max eight times it")
       ->check(CLI::Range(4, 16384));
   cmd->callback([&g, o, exit_code] {

@@ -68,8 +68,8 @@ CivilDate CivilFromDays(int64_t z) {
 // The local calendar fields of an instant, in the process time zone.
 struct LocalTime {
   int64_t year;
-  int month;    // 1..12
-  int day;      // 1..31
+  int month;  // 1..12
+  int day;    // 1..31
   int hour;
   int minute;
   int second;
@@ -83,8 +83,14 @@ bool ToLocal(int64_t unix_sec, LocalTime* out) {
   const time_t t = static_cast<time_t>(unix_sec);
   struct tm tm;
   if (localtime_r(&t, &tm) == nullptr) return false;
-  *out = {static_cast<int64_t>(tm.tm_year) + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-          tm.tm_min, tm.tm_sec, tm.tm_wday, tm.tm_gmtoff};
+  *out = {static_cast<int64_t>(tm.tm_year) + 1900,
+          tm.tm_mon + 1,
+          tm.tm_mday,
+          tm.tm_hour,
+          tm.tm_min,
+          tm.tm_sec,
+          tm.tm_wday,
+          tm.tm_gmtoff};
   return true;
 }
 
@@ -301,8 +307,8 @@ bool RetentionPolicy::Empty() const {
 Status RetentionPolicy::Validate() const {
   for (int count : {last, hourly, daily, weekly, monthly, yearly}) {
     if (count < kUnlimited) {
-      return Status::InvalidArgument(
-          "retention counts must be 0 or more, or unlimited (-1); got " + std::to_string(count));
+      return Status::InvalidArgument("retention counts must be 0 or more, or unlimited (-1); got " +
+                                     std::to_string(count));
     }
   }
   for (const CalendarDuration* d :
@@ -327,8 +333,9 @@ Result<std::vector<Decision>> ApplyPolicy(std::vector<SnapshotRef> group,
 
   // restic sorts with sort.Stable on Time.After: newest first, ties in input
   // order.
-  std::stable_sort(group.begin(), group.end(),
-                   [](const SnapshotRef& a, const SnapshotRef& b) { return a.time_ns > b.time_ns; });
+  std::stable_sort(group.begin(), group.end(), [](const SnapshotRef& a, const SnapshotRef& b) {
+    return a.time_ns > b.time_ns;
+  });
 
   std::vector<Decision> decisions;
   decisions.reserve(group.size());
@@ -370,9 +377,7 @@ Result<std::vector<Decision>> ApplyPolicy(std::vector<SnapshotRef> group,
     return SubtractCalendar(*latest, d);
   };
   // Go's Time.After: strictly newer than the threshold.
-  auto within = [](Instant t, const std::optional<Instant>& limit) {
-    return !limit || t > *limit;
-  };
+  auto within = [](Instant t, const std::optional<Instant>& limit) { return !limit || t > *limit; };
   const std::optional<Instant> within_limit = threshold(policy.within);
   std::optional<Instant> within_rule_limits[std::size(within_rules)];
   for (size_t i = 0; i < std::size(within_rules); ++i) {
@@ -433,8 +438,8 @@ Result<GroupBy> GroupBy::Parse(std::string_view spec) {
   size_t start = 0;
   while (true) {
     const size_t comma = spec.find(',', start);
-    const std::string_view option =
-        spec.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    const std::string_view option = spec.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     if (option == "host" || option == "hosts") {
       g.host = true;
     } else if (option == "path" || option == "paths") {

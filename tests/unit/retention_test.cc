@@ -25,7 +25,7 @@ constexpr int64_t kFarFuture = std::numeric_limits<int64_t>::max();
 // Berlin's since 1996, for systems without tzdata.
 std::string BerlinTz() {
   return access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0 ? "Europe/Berlin"
-                                                                 : "CET-1CEST,M3.5.0,M10.5.0/3";
+                                                                : "CET-1CEST,M3.5.0,M10.5.0/3";
 }
 
 // Sets $TZ for one test and restores the previous value afterwards, so other
@@ -88,7 +88,8 @@ int64_t T(const std::string& text) {
     if (OffsetAt(wall - offset) == offset) candidates.insert(wall - offset);
   }
   if (candidates.size() != 1) {
-    ADD_FAILURE() << "local time " << text << " is " << (candidates.empty() ? "skipped" : "repeated")
+    ADD_FAILURE() << "local time " << text << " is "
+                  << (candidates.empty() ? "skipped" : "repeated")
                   << " in this zone; give its offset";
     return 0;
   }
@@ -166,30 +167,41 @@ std::vector<PolicyCase> PolicyCases() {
   const std::string berlin = BerlinTz();
   return {
       // restic <= 0.16 ApplyPolicy: nothing configured, nothing removed.
-      {"EmptyPolicyKeepsAll", utc, {}, {{"2024-01-01 10:00:00"}, {"2024-01-02 10:00:00"}},
+      {"EmptyPolicyKeepsAll",
+       utc,
+       {},
+       {{"2024-01-01 10:00:00"}, {"2024-01-02 10:00:00"}},
        {"2024-01-02 10:00:00: policy is empty", "2024-01-01 10:00:00: policy is empty"}},
 
-      {"KeepLastWithFewerSnapshotsThanN", utc, P().Last(5),
+      {"KeepLastWithFewerSnapshotsThanN",
+       utc,
+       P().Last(5),
        {{"2024-01-01 10:00:00"}, {"2024-01-03 10:00:00"}, {"2024-01-02 10:00:00"}},
        {"2024-01-03 10:00:00: last snapshot", "2024-01-02 10:00:00: last snapshot",
         "2024-01-01 10:00:00: last snapshot"}},
 
       // Counts exhausted: the oldest is not rescued.
-      {"KeepLastTwo", utc, P().Last(2),
+      {"KeepLastTwo",
+       utc,
+       P().Last(2),
        {{"2024-01-01 10:00:00"},
         {"2024-01-02 10:00:00"},
         {"2024-01-03 10:00:00"},
         {"2024-01-04 10:00:00"}},
        {"2024-01-04 10:00:00: last snapshot", "2024-01-03 10:00:00: last snapshot"}},
 
-      {"KeepLastUnlimited", utc, P().Last(kUnlimited),
+      {"KeepLastUnlimited",
+       utc,
+       P().Last(kUnlimited),
        {{"2024-01-01 10:00:00"}, {"2024-01-02 10:00:00"}, {"2024-01-03 10:00:00"}},
        {"2024-01-03 10:00:00: last snapshot", "2024-01-02 10:00:00: last snapshot",
         "2024-01-01 10:00:00: last snapshot"}},
 
       // Several snapshots a day: the newest of each day wins; a bucket that is
       // not kept uses no count.
-      {"DailyNewestOfEachDayWins", utc, P().Daily(3),
+      {"DailyNewestOfEachDayWins",
+       utc,
+       P().Daily(3),
        {{"2024-05-01 08:00:00"},
         {"2024-05-01 20:00:00"},
         {"2024-05-02 09:00:00"},
@@ -201,7 +213,9 @@ std::vector<PolicyCase> PolicyCases() {
         "2024-05-02 09:30:00: daily snapshot"}},
 
       // Counts left at the end: the oldest snapshot is kept too, marked.
-      {"OldestKeptWhileCountsLeft", utc, P().Daily(7),
+      {"OldestKeptWhileCountsLeft",
+       utc,
+       P().Daily(7),
        {{"2024-05-01 08:00:00"},
         {"2024-05-01 20:00:00"},
         {"2024-05-02 09:00:00"},
@@ -209,7 +223,9 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-05-02 21:00:00: daily snapshot", "2024-05-01 20:00:00: daily snapshot",
         "2024-05-01 08:00:00: oldest daily snapshot"}},
 
-      {"HourlyLocalHours", berlin, P().Hourly(3),
+      {"HourlyLocalHours",
+       berlin,
+       P().Hourly(3),
        {{"2024-06-10 09:05:00"},
         {"2024-06-10 09:55:00"},
         {"2024-06-10 10:00:00"},
@@ -220,7 +236,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // 2024-10-27 in Berlin: 02:00-03:00 happens twice. restic buckets by
       // the local clock, so both runs of hour 02 are one hourly bucket.
-      {"HourlyRepeatedHourAtDstEndIsOneBucket", berlin, P().Hourly(3),
+      {"HourlyRepeatedHourAtDstEndIsOneBucket",
+       berlin,
+       P().Hourly(3),
        {{"2024-10-27 01:30:00 +0200"},
         {"2024-10-27 02:15:00 +0200"},
         {"2024-10-27 02:45:00 +0200"},
@@ -232,14 +250,20 @@ std::vector<PolicyCase> PolicyCases() {
 
       // The same three instants, bucketed at Berlin midnight and at UTC
       // midnight, keep different snapshots.
-      {"DailyUsesLocalMidnight", berlin, P().Daily(2),
+      {"DailyUsesLocalMidnight",
+       berlin,
+       P().Daily(2),
        {{"2024-01-01 23:30:00"}, {"2024-01-02 00:30:00"}, {"2024-01-02 08:00:00"}},
        {"2024-01-02 08:00:00: daily snapshot", "2024-01-01 23:30:00: daily snapshot"}},
-      {"DailyUsesLocalMidnightUtc", utc, P().Daily(2),
+      {"DailyUsesLocalMidnightUtc",
+       utc,
+       P().Daily(2),
        {{"2024-01-01 22:30:00"}, {"2024-01-01 23:30:00"}, {"2024-01-02 07:00:00"}},
        {"2024-01-02 07:00:00: daily snapshot", "2024-01-01 23:30:00: daily snapshot"}},
 
-      {"MonthEnd", utc, P().Daily(2).Monthly(2),
+      {"MonthEnd",
+       utc,
+       P().Daily(2).Monthly(2),
        {{"2024-01-30 12:00:00"},
         {"2024-01-31 23:59:59"},
         {"2024-02-01 00:00:00"},
@@ -247,7 +271,9 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-02-01 06:00:00: daily snapshot; monthly snapshot",
         "2024-01-31 23:59:59: daily snapshot; monthly snapshot"}},
 
-      {"LeapDay", utc, P().Daily(3).Monthly(2),
+      {"LeapDay",
+       utc,
+       P().Daily(3).Monthly(2),
        {{"2024-02-28 10:00:00"},
         {"2024-02-29 10:00:00"},
         {"2024-02-29 18:00:00"},
@@ -258,7 +284,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // 2020-12-28 (Mon) .. 2021-01-03 (Sun) is ISO week 53 of 2020: one
       // weekly bucket across the year end.
-      {"IsoWeek53", utc, P().Weekly(3),
+      {"IsoWeek53",
+       utc,
+       P().Weekly(3),
        {{"2020-12-21 12:00:00"},
         {"2020-12-28 12:00:00"},
         {"2020-12-31 12:00:00"},
@@ -268,12 +296,16 @@ std::vector<PolicyCase> PolicyCases() {
         "2020-12-21 12:00:00: weekly snapshot"}},
 
       // 2024-12-30 (Mon) is in ISO week 1 of 2025 but in calendar year 2024.
-      {"IsoWeekOneStartsInPreviousYear", utc, P().Weekly(2).Yearly(2),
+      {"IsoWeekOneStartsInPreviousYear",
+       utc,
+       P().Weekly(2).Yearly(2),
        {{"2024-12-29 12:00:00"}, {"2024-12-30 12:00:00"}, {"2025-01-05 12:00:00"}},
        {"2025-01-05 12:00:00: weekly snapshot; yearly snapshot",
         "2024-12-30 12:00:00: yearly snapshot", "2024-12-29 12:00:00: weekly snapshot"}},
 
-      {"MonthlyOverYearEnd", utc, P().Monthly(3),
+      {"MonthlyOverYearEnd",
+       utc,
+       P().Monthly(3),
        {{"2023-11-15 12:00:00"},
         {"2023-12-01 00:00:00"},
         {"2023-12-31 23:59:59"},
@@ -283,7 +315,9 @@ std::vector<PolicyCase> PolicyCases() {
         "2023-11-15 12:00:00: monthly snapshot"}},
 
       // Unlimited never runs out, so the oldest is always kept.
-      {"YearlyUnlimited", utc, P().Yearly(kUnlimited),
+      {"YearlyUnlimited",
+       utc,
+       P().Yearly(kUnlimited),
        {{"2021-03-01 12:00:00"},
         {"2021-09-01 12:00:00"},
         {"2022-06-01 12:00:00"},
@@ -294,7 +328,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // Rules are ORed and every matching rule is a reason; a rule only
       // counts a snapshot it keeps.
-      {"CombinedRulesListAllReasons", utc, P().Last(2).Daily(2).Weekly(2).Monthly(2),
+      {"CombinedRulesListAllReasons",
+       utc,
+       P().Last(2).Daily(2).Weekly(2).Monthly(2),
        {{"2024-04-20 10:00:00"},
         {"2024-04-28 10:00:00"},
         {"2024-04-29 09:00:00"},
@@ -305,7 +341,9 @@ std::vector<PolicyCase> PolicyCases() {
         "2024-04-30 18:00:00: last snapshot; daily snapshot; monthly snapshot",
         "2024-04-28 10:00:00: weekly snapshot"}},
 
-      {"KeepTagNeedsAllTagsOfASet", utc, P().Tags({{"db", "nightly"}}),
+      {"KeepTagNeedsAllTagsOfASet",
+       utc,
+       P().Tags({{"db", "nightly"}}),
        {{"2024-01-01 10:00:00", {"db"}},
         {"2024-01-02 10:00:00", {"db", "nightly"}},
         {"2024-01-03 10:00:00", {"nightly", "extra", "db"}},
@@ -313,22 +351,27 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-01-03 10:00:00: has tags [db, nightly]",
         "2024-01-02 10:00:00: has tags [db, nightly]"}},
 
-      {"KeepTagAnyOfSeveralSets", utc, P().Last(1).Tags({{"a"}, {"c"}}),
+      {"KeepTagAnyOfSeveralSets",
+       utc,
+       P().Last(1).Tags({{"a"}, {"c"}}),
        {{"2024-01-01 10:00:00", {"a"}},
         {"2024-01-02 10:00:00", {"b"}},
         {"2024-01-03 10:00:00", {"a", "c"}},
         {"2024-01-04 10:00:00", {"b"}}},
-       {"2024-01-04 10:00:00: last snapshot",
-        "2024-01-03 10:00:00: has tags [a]; has tags [c]",
+       {"2024-01-04 10:00:00: last snapshot", "2024-01-03 10:00:00: has tags [a]; has tags [c]",
         "2024-01-01 10:00:00: has tags [a]"}},
 
       // restic: `--keep-tag ''` keeps untagged snapshots.
-      {"KeepTagEmptyMatchesUntagged", utc, P().Tags({{""}}),
+      {"KeepTagEmptyMatchesUntagged",
+       utc,
+       P().Tags({{""}}),
        {{"2024-01-01 10:00:00"}, {"2024-01-02 10:00:00", {"x"}}, {"2024-01-03 10:00:00"}},
        {"2024-01-03 10:00:00: has tags []", "2024-01-01 10:00:00: has tags []"}},
 
       // Strictly newer than newest minus 2d (Go's Time.After).
-      {"KeepWithinDays", utc, P().Within("2d"),
+      {"KeepWithinDays",
+       utc,
+       P().Within("2d"),
        {{"2024-05-07 12:00:00"},
         {"2024-05-08 12:00:00"},
         {"2024-05-08 12:00:01"},
@@ -339,7 +382,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // 03-31 minus 1m is "02-31", normalized to 03-02 (Go's AddDate), not
       // clamped to 02-29.
-      {"KeepWithinMonthNormalizesOverflow", utc, P().Within("1m"),
+      {"KeepWithinMonthNormalizesOverflow",
+       utc,
+       P().Within("1m"),
        {{"2024-02-29 12:00:00"},
         {"2024-03-01 12:00:00"},
         {"2024-03-02 10:00:00"},
@@ -348,7 +393,9 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-03-31 10:00:00: within 1m", "2024-03-02 10:00:01: within 1m"}},
 
       // 2024-01-31 minus 14m is "2022-11-31", i.e. 2022-12-01.
-      {"KeepWithinMonthsAcrossYears", utc, P().Within("14m"),
+      {"KeepWithinMonthsAcrossYears",
+       utc,
+       P().Within("14m"),
        {{"2022-11-30 08:00:00"},
         {"2022-12-01 08:00:00"},
         {"2022-12-01 08:00:01"},
@@ -356,7 +403,9 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-01-31 08:00:00: within 14m", "2022-12-01 08:00:01: within 14m"}},
 
       // 2024-02-29 minus 1y is "2023-02-29", i.e. 2023-03-01.
-      {"KeepWithinYearFromLeapDay", utc, P().Within("1y"),
+      {"KeepWithinYearFromLeapDay",
+       utc,
+       P().Within("1y"),
        {{"2023-02-28 23:00:00"},
         {"2023-03-01 12:00:00"},
         {"2023-03-01 12:00:01"},
@@ -364,18 +413,24 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-02-29 12:00:00: within 1y", "2023-03-01 12:00:01: within 1y"}},
 
       // 2024-08-10 15:00 minus 2y5m7d is 2022-03-03 15:00, minus 3h 12:00.
-      {"KeepWithinCompoundDuration", utc, P().Within("2y5m7d3h"),
+      {"KeepWithinCompoundDuration",
+       utc,
+       P().Within("2y5m7d3h"),
        {{"2022-03-03 12:00:00"}, {"2022-03-03 12:00:01"}, {"2024-08-10 15:00:00"}},
        {"2024-08-10 15:00:00: within 2y5m7d3h", "2022-03-03 12:00:01: within 2y5m7d3h"}},
 
       // Across the spring-forward night a calendar day is 23 hours: 1d from
       // 03-31 12:00 CEST is 03-30 12:00 CET, so 11:30 CET is out although it
       // is only 23.5 real hours older...
-      {"KeepWithinDayIsCalendarDayAcrossDst", berlin, P().Within("1d"),
+      {"KeepWithinDayIsCalendarDayAcrossDst",
+       berlin,
+       P().Within("1d"),
        {{"2024-03-30 11:30:00"}, {"2024-03-30 12:30:00"}, {"2024-03-31 12:00:00"}},
        {"2024-03-31 12:00:00: within 1d", "2024-03-30 12:30:00: within 1d"}},
       // ...while 24h are exact hours.
-      {"KeepWithinHoursAreExactAcrossDst", berlin, P().Within("24h"),
+      {"KeepWithinHoursAreExactAcrossDst",
+       berlin,
+       P().Within("24h"),
        {{"2024-03-30 10:59:00"},
         {"2024-03-30 11:30:00"},
         {"2024-03-30 12:30:00"},
@@ -385,7 +440,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // 04-01 02:30 CEST minus 1d is 03-31 02:30, which does not exist; Go
       // moves it forward to 03:30 CEST.
-      {"KeepWithinThresholdInDstGap", berlin, P().Within("1d"),
+      {"KeepWithinThresholdInDstGap",
+       berlin,
+       P().Within("1d"),
        {{"2024-03-31 01:50:00"},
         {"2024-03-31 03:20:00"},
         {"2024-03-31 03:40:00"},
@@ -394,7 +451,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // 10-28 02:30 CET minus 1d is 10-27 02:30, which happens twice; Go
       // picks the second (CET) one.
-      {"KeepWithinThresholdInRepeatedHour", berlin, P().Within("1d"),
+      {"KeepWithinThresholdInRepeatedHour",
+       berlin,
+       P().Within("1d"),
        {{"2024-10-27 02:45:00 +0200"},
         {"2024-10-27 02:15:00 +0100"},
         {"2024-10-27 02:45:00 +0100"},
@@ -403,7 +462,9 @@ std::vector<PolicyCase> PolicyCases() {
 
       // The newest snapshot dated in the future is not the reference; it is
       // kept, being newer than the threshold.
-      {"KeepWithinIgnoresFutureSnapshots", utc, P().Within("1d"),
+      {"KeepWithinIgnoresFutureSnapshots",
+       utc,
+       P().Within("1d"),
        {{"2024-05-08 11:00:00"},
         {"2024-05-09 13:00:00"},
         {"2024-05-10 12:00:00"},
@@ -412,13 +473,17 @@ std::vector<PolicyCase> PolicyCases() {
         "2024-05-09 13:00:00: within 1d"},
        "2024-05-10 13:00:00"},
 
-      {"KeepWithinAllInFutureKeepsAll", utc, P().Within("1d"),
+      {"KeepWithinAllInFutureKeepsAll",
+       utc,
+       P().Within("1d"),
        {{"2024-05-01 12:00:00"}, {"2024-05-10 12:00:00"}},
        {"2024-05-10 12:00:00: within 1d", "2024-05-01 12:00:00: within 1d"},
        "2024-01-01 00:00:00"},
 
       // Newest of each day inside the window; nothing outside it.
-      {"KeepWithinDaily", utc, P().WithinDaily("3d"),
+      {"KeepWithinDaily",
+       utc,
+       P().WithinDaily("3d"),
        {{"2024-05-06 12:00:00"},
         {"2024-05-07 17:00:00"},
         {"2024-05-07 19:00:00"},
@@ -430,7 +495,9 @@ std::vector<PolicyCase> PolicyCases() {
        {"2024-05-10 18:00:00: daily within 3d", "2024-05-09 12:00:00: daily within 3d",
         "2024-05-08 20:00:00: daily within 3d", "2024-05-07 19:00:00: daily within 3d"}},
 
-      {"KeepWithinWeeklyKeepsOldestInWindow", utc, P().WithinWeekly("1m"),
+      {"KeepWithinWeeklyKeepsOldestInWindow",
+       utc,
+       P().WithinWeekly("1m"),
        {{"2024-05-06 12:00:00"}, {"2024-05-08 12:00:00"}, {"2024-05-10 12:00:00"}},
        {"2024-05-10 12:00:00: weekly within 1m", "2024-05-06 12:00:00: oldest weekly within 1m"}},
 
@@ -438,7 +505,9 @@ std::vector<PolicyCase> PolicyCases() {
       {"ReasonOrder",
        utc,
        P().Last(1).Daily(2).Within("1d").WithinDaily("1d").Tags({{"keep"}}),
-       {{"2024-05-08 12:00:00", {"keep"}}, {"2024-05-10 06:00:00"}, {"2024-05-10 12:00:00", {"keep"}}},
+       {{"2024-05-08 12:00:00", {"keep"}},
+        {"2024-05-10 06:00:00"},
+        {"2024-05-10 12:00:00", {"keep"}}},
        {"2024-05-10 12:00:00: has tags [keep]; within 1d; last snapshot; daily snapshot; "
         "daily within 1d",
         "2024-05-10 06:00:00: within 1d", "2024-05-08 12:00:00: has tags [keep]; daily snapshot"}},
@@ -523,10 +592,7 @@ TEST(ApplyPolicy, EmptyGroup) {
 
 TEST(ApplyPolicy, RejectsInvalidPolicies) {
   const RetentionPolicy invalid[] = {
-      P().Last(-2),
-      P().Yearly(-5),
-      P().Within("-1d"),
-      P().WithinMonthly("-3h"),
+      P().Last(-2),          P().Yearly(-5), P().Within("-1d"), P().WithinMonthly("-3h"),
       P().Tags({{"a"}, {}}),
   };
   for (const RetentionPolicy& policy : invalid) {
@@ -563,12 +629,8 @@ TEST(CalendarDuration, Parses) {
     const char* text;
     CalendarDuration want;
   } cases[] = {
-      {"7d", CD(0, 0, 7, 0)},
-      {"1y2m", CD(1, 2, 0, 0)},
-      {"2y5m7d3h", CD(2, 5, 7, 3)},
-      {"3h2y", CD(2, 0, 0, 3)},
-      {"  1d \t", CD(0, 0, 1, 0)},
-      {"", CalendarDuration()},
+      {"7d", CD(0, 0, 7, 0)},     {"1y2m", CD(1, 2, 0, 0)},    {"2y5m7d3h", CD(2, 5, 7, 3)},
+      {"3h2y", CD(2, 0, 0, 3)},   {"  1d \t", CD(0, 0, 1, 0)}, {"", CalendarDuration()},
       {"1d2d", CD(0, 0, 2, 0)},  // restic: the later unit wins
       {"-1d", CD(0, 0, -1, 0)},  // parses; Validate rejects it
       {"0d", CalendarDuration()},
@@ -628,12 +690,9 @@ TEST(GroupBy, Parses) {
     const char* spec;
     GroupBy want;
   } cases[] = {
-      {"host,paths", kDefaultGroupBy},
-      {"hosts,path", kDefaultGroupBy},
-      {"paths,host", kDefaultGroupBy},
-      {"", GB(false, false, false)},
-      {"tag", GB(false, false, true)},
-      {"host,paths,tags", GB(true, true, true)},
+      {"host,paths", kDefaultGroupBy},     {"hosts,path", kDefaultGroupBy},
+      {"paths,host", kDefaultGroupBy},     {"", GB(false, false, false)},
+      {"tag", GB(false, false, true)},     {"host,paths,tags", GB(true, true, true)},
       {",host,,", GB(true, false, false)},
   };
   for (const auto& c : cases) {
@@ -663,9 +722,9 @@ TEST(GroupSnapshots, DefaultIsHostAndPathsWithPathOrderIgnored) {
 }
 
 TEST(GroupSnapshots, ByTagsIgnoresTagOrder) {
-  auto groups = GroupSnapshots({Ref(1, "h1", {"/a"}, {"y", "x"}), Ref(2, "h2", {"/b"}, {"x", "y"}),
-                                Ref(3, "h1", {"/a"})},
-                               GB(false, false, true));
+  auto groups = GroupSnapshots(
+      {Ref(1, "h1", {"/a"}, {"y", "x"}), Ref(2, "h2", {"/b"}, {"x", "y"}), Ref(3, "h1", {"/a"})},
+      GB(false, false, true));
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].key, GroupKey{});
   EXPECT_EQ(Members(groups[0]), std::vector<uint8_t>{3});
@@ -674,8 +733,8 @@ TEST(GroupSnapshots, ByTagsIgnoresTagOrder) {
 }
 
 TEST(GroupSnapshots, NoGroupingIsOneGroup) {
-  auto groups =
-      GroupSnapshots({Ref(1, "h1", {"/a"}), Ref(2, "h2", {"/b"}, {"t"})}, GroupBy::Parse("").value());
+  auto groups = GroupSnapshots({Ref(1, "h1", {"/a"}), Ref(2, "h2", {"/b"}, {"t"})},
+                               GroupBy::Parse("").value());
   ASSERT_EQ(groups.size(), 1u);
   EXPECT_EQ(groups[0].key.ToString(), "");
   EXPECT_EQ(Members(groups[0]), (std::vector<uint8_t>{1, 2}));
@@ -683,9 +742,9 @@ TEST(GroupSnapshots, NoGroupingIsOneGroup) {
 
 TEST(GroupSnapshots, PolicyAppliesPerGroup) {
   ScopedTz tz("UTC0");
-  auto groups = GroupSnapshots({Ref(1, "h1", {"/a"}), Ref(2, "h2", {"/a"}), Ref(3, "h1", {"/a"}),
-                                Ref(4, "h2", {"/a"})},
-                               kDefaultGroupBy);
+  auto groups = GroupSnapshots(
+      {Ref(1, "h1", {"/a"}), Ref(2, "h2", {"/a"}), Ref(3, "h1", {"/a"}), Ref(4, "h2", {"/a"})},
+      kDefaultGroupBy);
   ASSERT_EQ(groups.size(), 2u);
   std::vector<uint8_t> kept;
   for (SnapshotGroup& g : groups) {
