@@ -58,6 +58,10 @@ class Index {
   virtual Status AddPack(const PackInfo& pack) = 0;
   // Removes a pack and the blob entries that point into it.
   virtual Status RemovePack(const Id& pack) = 0;
+  // In one durable write: drops the `removed` packs and adds the `added`
+  // ones. Blob entries that pointed into a removed pack move to an added pack
+  // holding the blob, or are deleted. Prune's commit point.
+  virtual Status ReplacePacks(const std::vector<Id>& removed, const std::vector<PackInfo>& added) = 0;
   virtual Result<std::optional<PackInfo>> GetPack(const Id& pack) = 0;
   virtual Status ForEachPack(const std::function<void(const PackInfo&)>& fn) = 0;
   virtual Status ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) = 0;

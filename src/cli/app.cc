@@ -45,6 +45,9 @@ int Main(int argc, char** argv) {
   RegisterRestore(app, g, &exit_code);
   RegisterRepair(app, g, &exit_code);
   RegisterCheck(app, g, &exit_code);
+  RegisterForget(app, g, &exit_code);
+  RegisterPrune(app, g, &exit_code);
+  RegisterUnlock(app, g, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -81,7 +81,7 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::stri
   a.threads = o.threads;
   g.compression = o.compression;
 
-  auto repo = OpenRepo(g, LockMode::kExclusive, true, "create");
+  auto repo = OpenRepo(g, LockMode::kAppend, true, "create");
   if (!repo.ok()) return Fail(repo.status());
   // The stream starts only once the repository is open and locked.
   if (o.stdin_data) a.streams.push_back(StdinSource(o.stdin_name));

@@ -38,7 +38,7 @@ void RegisterInit(CLI::App& app, GlobalOptions& g, int* exit_code) {
     }
     if (g.json) {
       PrintJson({{"repository", path.value()}, {"created", true}});
-    } else {
+    } else if (!g.quiet) {
       std::printf("created jsnap repository at %s\n\n"
                   "Keep the password safe: without it the data cannot be read back.\n",
                   path->c_str());

@@ -10,7 +10,7 @@ void RegisterKey(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* add = key->add_subcommand("add", "Add a password (a new key file for the same master key)");
   add->add_option("--new-password-file", *new_pw_file, "Read the new password from this file");
   add->callback([&g, new_pw_file, exit_code] {
-    auto repo = OpenRepo(g, LockMode::kExclusive, false, "key add");
+    auto repo = OpenRepo(g, LockMode::kAppend, false, "key add");
     if (!repo.ok()) return void(*exit_code = Fail(repo.status()));
     auto pw = ReadNewPassword(nullptr, *new_pw_file);
     if (!pw.ok()) return void(*exit_code = Fail(pw.status()));

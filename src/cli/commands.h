@@ -16,6 +16,9 @@ void RegisterStats(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterRepair(CLI::App& app, GlobalOptions& g, int* exit_code);
 void RegisterCheck(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterForget(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterPrune(CLI::App& app, GlobalOptions& g, int* exit_code);
+void RegisterUnlock(CLI::App& app, GlobalOptions& g, int* exit_code);
 
 int Main(int argc, char** argv);
 // The words after a standalone "--" on the command line (create's

@@ -9,7 +9,9 @@
 #include <rocksdb/write_batch.h>
 
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "jsnap/record.h"
 
@@ -144,6 +146,40 @@ class RocksIndex : public Index {
     return Write(&batch, "remove pack " + pack.Hex());
   }
 
+  Status ReplacePacks(const std::vector<Id>& removed, const std::vector<PackInfo>& added) override {
+    std::lock_guard<std::mutex> lock(add_mu_);
+    const std::set<Id> gone(removed.begin(), removed.end());
+    std::map<Id, std::optional<BlobLocation>> final;  // blob -> new entry (none: delete)
+    for (const Id& pack : removed) {
+      ASSIGN_OR_RETURN(std::optional<PackInfo> info, GetPack(pack));
+      if (!info) continue;
+      for (const PackEntry& e : info->entries) {
+        ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, Find(e.id));
+        if (loc && gone.count(loc->pack)) final.emplace(e.id, std::nullopt);
+      }
+    }
+    for (const PackInfo& pack : added) {
+      for (const PackEntry& e : pack.entries) {
+        BlobLocation loc{pack.id, e.type, e.offset, e.length, e.raw_length};
+        auto it = final.find(e.id);
+        if (it != final.end()) {
+          if (!it->second || loc.pack < it->second->pack) it->second = loc;
+          continue;
+        }
+        ASSIGN_OR_RETURN(std::optional<BlobLocation> cur, Find(e.id));
+        if (!cur || gone.count(cur->pack) || loc.pack < cur->pack) final[e.id] = loc;
+      }
+    }
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, loc] : final) {
+      if (loc) batch.Put(Key(kBlobPrefix, id), EncodeLocation(*loc));
+      else batch.Delete(Key(kBlobPrefix, id));
+    }
+    for (const Id& pack : removed) batch.Delete(Key(kPackPrefix, pack));
+    for (const PackInfo& pack : added) batch.Put(Key(kPackPrefix, pack.id), EncodePackInfo(pack));
+    return Write(&batch, "replace " + std::to_string(removed.size()) + " packs");
+  }
+
   Result<std::optional<PackInfo>> GetPack(const Id& pack) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kPackPrefix, pack), &value);
@@ -220,6 +256,9 @@ rocksdb::Options MakeOptions() {
   o.max_open_files = 256;
   o.keep_log_file_num = 2;
   o.max_background_jobs = 2;
+  // No preallocation of the WAL (RocksDB would fallocate ~1.1x the write
+  // buffer): on a nearly full disk that space is what a backup needs.
+  o.allow_fallocate = false;
   rocksdb::BlockBasedTableOptions t;
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // Bounded cache: index memory stays flat however many blobs there are.
@@ -263,6 +302,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
   std::unique_ptr<rocksdb::Env> env(rocksdb::NewEncryptedEnv(rocksdb::Env::Default(), provider));
   rocksdb::Options o = MakeOptions();
   o.env = env.get();
+  // A reader may run beside a writer whose compactions delete table files:
+  // opening them all now keeps them readable for the reader's lifetime.
+  if (read_only) o.max_open_files = -1;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw)
                                 : rocksdb::DB::Open(o, path, &raw);

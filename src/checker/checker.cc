@@ -1,0 +1,361 @@
+#include "jsnap/checker.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "jsnap/file_util.h"
+#include "jsnap/record.h"
+#include "jsnap/restorer.h"
+
+namespace jsnap {
+
+namespace {
+
+// When each pack was last read in full, kept beside the index in a sealed
+// file (`index/../check-state`); checks run under a shared lock beside a
+// create that owns the index, so they keep their own state.
+class VerifyState {
+ public:
+  static VerifyState Load(Repository& repo) {
+    VerifyState s;
+    s.path_ = JoinPath(repo.root(), "check-state");
+    auto sealed = ReadWholeFile(s.path_);
+    if (!sealed.ok()) return s;
+    auto plain = Open(repo.key().encryption, sealed.value());
+    if (!plain.ok()) return s;  // unreadable state: everything counts as never verified
+    RecordReader r(plain.value());
+    while (r.Next()) {
+      std::string_view v = r.bytes();
+      if (r.tag() != 1 || v.size() <= Id::kSize) continue;
+      size_t pos = Id::kSize;
+      uint64_t t = 0;
+      if (GetVarint(v, &pos, &t)) s.times_[Id::FromBytes(v.data())] = static_cast<int64_t>(t);
+    }
+    return s;
+  }
+  int64_t Get(const Id& pack) const {
+    auto it = times_.find(pack);
+    return it == times_.end() ? 0 : it->second;
+  }
+  void Set(const Id& pack, int64_t t) { times_[pack] = t; }
+  Status Save(Repository& repo, const std::set<Id>& existing) {
+    RecordWriter w;
+    for (const auto& [id, t] : times_) {
+      if (!existing.count(id)) continue;  // forget packs that are gone
+      std::string v(id.View());
+      PutVarint(&v, static_cast<uint64_t>(t));
+      w.Bytes(1, v);
+    }
+    return WriteFileAtomic(path_, Seal(repo.key().encryption, w.data()), 0600);
+  }
+
+ private:
+  std::string path_;
+  std::map<Id, int64_t> times_;
+};
+
+int64_t NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+class Checker {
+ public:
+  Checker(Repository& repo, const CheckOptions& opts) : repo_(repo), opts_(opts) {}
+
+  Result<CheckReport> Run() {
+    RETURN_IF_ERROR(CheckPacks());
+    RETURN_IF_ERROR(CheckSnapshots());
+    if (opts_.ReadsData()) RETURN_IF_ERROR(ReadPacks());
+    RETURN_IF_ERROR(Attribute());
+    CountUnreferenced();
+    for (auto& [object, p] : problems_) report_.errors.push_back(std::move(p));
+    return std::move(report_);
+  }
+
+ private:
+  void Problem(const std::string& object, const std::string& error) {
+    auto& p = problems_[object];
+    p.object = object;
+    if (p.error.empty()) p.error = error;
+  }
+  void BadBlob(const Id& id, const std::string& error) {
+    report_.bad_blobs.insert(id);
+    Problem("blob " + id.Hex(), error);
+  }
+
+  // Packs: the index against the files, and each file's own header.
+  Status CheckPacks() {
+    RETURN_IF_ERROR(repo_.backend().List(FileType::kPack, [&](const std::string& n, uint64_t size) {
+      auto id = Id::FromHex(n);
+      if (id.ok()) on_disk_[id.value()] = size;
+    }));
+    RETURN_IF_ERROR(repo_.index().ForEachPack([&](const PackInfo& p) { indexed_[p.id] = p; }));
+    report_.packs = indexed_.size();
+    for (const auto& [id, size] : on_disk_) {
+      if (!indexed_.count(id)) {
+        report_.warnings.push_back("pack " + id.Hex() +
+                                   " is not in the index (written by a create that is running or "
+                                   "was interrupted; prune removes it when unused)");
+      }
+    }
+    for (const auto& [id, info] : indexed_) {
+      const std::string name = "pack " + id.Hex();
+      auto disk = on_disk_.find(id);
+      std::string error;
+      if (disk == on_disk_.end()) {
+        error = "missing from the repository";
+      } else if (disk->second != info.size) {
+        error = "has " + std::to_string(disk->second) + " bytes, the index says " + std::to_string(info.size);
+      } else {
+        Status st = CompareHeader(info);
+        if (!st.ok()) error = st.message();
+      }
+      if (error.empty()) continue;
+      Problem(name, error);
+      bad_packs_.insert(id);
+      for (const PackEntry& e : info.entries) {
+        auto loc = repo_.index().Find(e.id);
+        if (loc.ok() && loc.value() && loc.value()->pack == id) {
+          report_.bad_blobs.insert(e.id);
+          blob_errors_[e.id] = name + ": " + error;
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status CompareHeader(const PackInfo& info) {
+    const FileHandle h{FileType::kPack, info.id.Hex()};
+    ASSIGN_OR_RETURN(std::string trailer, repo_.backend().Load(h, info.size - std::min<uint64_t>(info.size, 4), 4));
+    ASSIGN_OR_RETURN(uint32_t len, DecodePackTrailer(trailer, info.size));
+    ASSIGN_OR_RETURN(std::string sealed, repo_.backend().Load(h, info.size - 4 - len, len));
+    auto plain = Open(repo_.key().encryption, sealed);
+    if (!plain.ok()) return plain.status().WithContext("header");
+    ASSIGN_OR_RETURN(std::vector<PackEntry> entries, DecodePackHeader(plain.value(), info.size - 4 - len));
+    if (entries.size() != info.entries.size()) return Status::Corruption("header does not match the index");
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const PackEntry &a = entries[i], &b = info.entries[i];
+      if (a.id != b.id || a.type != b.type || a.length != b.length || a.raw_length != b.raw_length) {
+        return Status::Corruption("header entry " + std::to_string(i) + " does not match the index "
+                                  "(run 'jsnap repair index')");
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Snapshots: every tree and chunk they name is indexed, in a sound pack.
+  Status CheckSnapshots() {
+    ASSIGN_OR_RETURN(snapshots_, repo_.ListSnapshots());
+    report_.snapshots = snapshots_.size();
+    for (const SnapshotEntry& e : snapshots_) RETURN_IF_ERROR(Mark(e.snapshot.tree, true));
+    report_.blobs_referenced = referenced_.size();
+    return Status::Ok();
+  }
+
+  // Marks a blob referenced; for a tree, walks it (once). Returns whether
+  // the blob is sound so far.
+  Status Mark(const Id& id, bool is_tree) {
+    if (!referenced_.insert(id).second) return Status::Ok();
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(id));
+    if (!loc) {
+      BadBlob(id, "is not in the index, nor in any pack (lost data)");
+      return Status::Ok();
+    }
+    if (bad_packs_.count(loc->pack)) {
+      BadBlob(id, blob_errors_[id]);
+      return Status::Ok();
+    }
+    if (!is_tree) return Status::Ok();
+    auto tree = repo_.LoadTree(id);
+    if (!tree.ok()) {
+      BadBlob(id, tree.status().message());
+      return Status::Ok();
+    }
+    for (const Node& n : tree->nodes) {
+      for (const Id& c : n.content) RETURN_IF_ERROR(Mark(c, false));
+      if (n.type == NodeType::kDir) RETURN_IF_ERROR(Mark(n.subtree, true));
+    }
+    return Status::Ok();
+  }
+
+  std::vector<Id> SelectPacks(const VerifyState& state) {
+    std::vector<Id> sound;
+    for (const auto& [id, info] : indexed_) {
+      if (!bad_packs_.count(id)) sound.push_back(id);
+    }
+    if (opts_.read_data && !opts_.subset_fraction && !opts_.subset_group && !opts_.subset_bytes) return sound;
+    if (opts_.subset_group) {
+      const auto [k, m] = *opts_.subset_group;
+      std::vector<Id> out;
+      for (const Id& id : sound) {
+        if (id.bytes[0] % m == k - 1) out.push_back(id);
+      }
+      return out;
+    }
+    // Least recently verified first, so repeated runs cover everything.
+    std::stable_sort(sound.begin(), sound.end(),
+                     [&](const Id& a, const Id& b) { return state.Get(a) < state.Get(b); });
+    if (opts_.subset_fraction) {
+      const size_t n = static_cast<size_t>(std::ceil(sound.size() * *opts_.subset_fraction / 100.0));
+      sound.resize(std::min(n, sound.size()));
+      return sound;
+    }
+    std::vector<Id> out;
+    uint64_t total = 0;
+    for (const Id& id : sound) {
+      if (total >= *opts_.subset_bytes) break;
+      out.push_back(id);
+      total += indexed_[id].size;
+    }
+    return out;
+  }
+
+  Status ReadPacks() {
+    VerifyState state = VerifyState::Load(repo_);
+    for (const Id& id : SelectPacks(state)) {
+      const PackInfo& info = indexed_[id];
+      const std::string name = "pack " + id.Hex();
+      auto data = repo_.backend().Load({FileType::kPack, id.Hex()});
+      ++report_.packs_read;
+      if (!data.ok()) {
+        Problem(name, data.status().message());
+        for (const PackEntry& e : info.entries) BadBlob(e.id, name + ": unreadable");
+        continue;
+      }
+      report_.bytes_read += data->size();
+      bool sound = true;
+      if (PlainHash(data.value()) != id) {
+        Problem(name, "content does not hash to its name (the file was modified or damaged)");
+        sound = false;
+      }
+      for (const PackEntry& e : info.entries) {
+        auto plain = DecodeBlob(repo_.key().encryption, repo_.key().id_mac, e.id,
+                                std::string_view(data.value()).substr(e.offset, e.length), e.raw_length);
+        if (!plain.ok()) {
+          BadBlob(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + plain.status().message());
+          sound = false;
+        }
+      }
+      if (sound) {
+        state.Set(id, NowNs());
+        report_.packs_verified.push_back(id);
+      }
+    }
+    std::set<Id> existing;
+    for (const auto& [id, info] : indexed_) existing.insert(id);
+    Status st = state.Save(repo_, existing);
+    if (!st.ok()) report_.warnings.push_back("could not record which packs were verified: " + st.message());
+    return Status::Ok();
+  }
+
+  // Names the snapshots and files each bad blob hurts.
+  Status Attribute() {
+    if (report_.bad_blobs.empty()) return Status::Ok();
+    for (const SnapshotEntry& e : snapshots_) {
+      const std::string label = "snapshot " + e.id.Short();
+      if (report_.bad_blobs.count(e.snapshot.tree)) {
+        Affects(e.snapshot.tree, label + ": everything (its root tree)");
+        continue;
+      }
+      RETURN_IF_ERROR(WalkTree(repo_, e.snapshot.tree, "", [&](const std::string& path, const Node& n) -> Result<bool> {
+        for (const Id& c : n.content) {
+          if (report_.bad_blobs.count(c)) Affects(c, label + ": " + path);
+        }
+        if (n.type != NodeType::kDir) return false;
+        if (report_.bad_blobs.count(n.subtree)) {
+          Affects(n.subtree, label + ": " + path + "/ (the directory's contents)");
+          return false;
+        }
+        return true;
+      }));
+    }
+    return Status::Ok();
+  }
+
+  void Affects(const Id& blob, const std::string& what) {
+    auto it = problems_.find("blob " + blob.Hex());
+    if (it == problems_.end()) {
+      Problem("blob " + blob.Hex(), blob_errors_[blob]);
+      it = problems_.find("blob " + blob.Hex());
+    }
+    auto& a = it->second.affects;
+    if (std::find(a.begin(), a.end(), what) == a.end()) a.push_back(what);
+  }
+
+  void CountUnreferenced() {
+    (void)repo_.index().ForEachBlob([&](const Id& id, const BlobLocation& loc) {
+      if (referenced_.count(id)) return;
+      ++report_.blobs_unreferenced;
+      report_.bytes_unreferenced += loc.length;
+    });
+    // Damage in unreferenced blobs hurts nothing: a warning, not an error.
+    for (auto it = problems_.begin(); it != problems_.end();) {
+      const bool blob = it->first.rfind("blob ", 0) == 0;
+      if (blob && it->second.affects.empty()) {
+        auto id = Id::FromHex(it->first.substr(5));
+        if (id.ok() && !referenced_.count(id.value())) {
+          report_.warnings.push_back(it->first + " (unreferenced): " + it->second.error);
+          it = problems_.erase(it);
+          continue;
+        }
+      }
+      ++it;
+    }
+  }
+
+  Repository& repo_;
+  const CheckOptions& opts_;
+  CheckReport report_;
+  std::map<Id, uint64_t> on_disk_;
+  std::map<Id, PackInfo> indexed_;
+  std::set<Id> bad_packs_;
+  std::map<Id, std::string> blob_errors_;
+  std::vector<SnapshotEntry> snapshots_;
+  std::unordered_set<Id, IdHash> referenced_;
+  std::map<std::string, CheckProblem> problems_;
+};
+
+}  // namespace
+
+Status CheckOptions::ParseSubset(const std::string& text) {
+  if (text.empty()) return Status::InvalidArgument("empty --read-data-subset");
+  char* end = nullptr;
+  if (text.back() == '%') {
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() - 1 || v <= 0 || v > 100) {
+      return Status::InvalidArgument("--read-data-subset " + text + ": a percentage must be in (0, 100]");
+    }
+    subset_fraction = v;
+    return Status::Ok();
+  }
+  if (size_t slash = text.find('/'); slash != std::string::npos) {
+    const int k = std::atoi(text.substr(0, slash).c_str()), m = std::atoi(text.substr(slash + 1).c_str());
+    if (k < 1 || m < 1 || k > m || m > 256) {
+      return Status::InvalidArgument("--read-data-subset " + text + ": K/M needs 1 <= K <= M <= 256");
+    }
+    subset_group = std::make_pair(k, m);
+    return Status::Ok();
+  }
+  const double v = std::strtod(text.c_str(), &end);
+  const std::string unit = end;
+  const double mult = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0
+                      : unit == "G" ? 1073741824.0 : unit == "T" ? 1099511627776.0 : -1;
+  if (mult < 0 || v <= 0) {
+    return Status::InvalidArgument("--read-data-subset " + text + ": give N%, K/M, or a size like 500M or 2G");
+  }
+  subset_bytes = static_cast<uint64_t>(v * mult);
+  return Status::Ok();
+}
+
+Result<CheckReport> CheckRepository(Repository& repo, const CheckOptions& opts) {
+  Checker c(repo, opts);
+  return c.Run();
+}
+
+}  // namespace jsnap

@@ -1,0 +1,322 @@
+#include "jsnap/prune.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <unordered_set>
+
+#include "jsnap/file_util.h"
+
+namespace jsnap {
+
+namespace {
+
+// Every blob the snapshots reach. Missing trees are an error: pruning on
+// top of lost data could delete the last copies of what is left.
+Status MarkUsed(Repository& repo, const Id& tree_id, std::unordered_set<Id, IdHash>* used) {
+  if (!used->insert(tree_id).second) return Status::Ok();
+  auto tree = repo.LoadTree(tree_id);
+  if (!tree.ok()) {
+    return tree.status().WithContext("a snapshot refers to a tree that cannot be read; run "
+                                     "'jsnap check' and 'jsnap repair snapshots' before pruning");
+  }
+  for (const Node& n : tree->nodes) {
+    for (const Id& c : n.content) used->insert(c);
+    if (n.type == NodeType::kDir) RETURN_IF_ERROR(MarkUsed(repo, n.subtree, used));
+  }
+  return Status::Ok();
+}
+
+struct PackPlan {
+  PackInfo info;
+  uint64_t live_bytes = 0;
+  uint64_t body_bytes = 0;
+  std::vector<const PackEntry*> live;
+};
+
+// Removes ".tmp-*" files left by interrupted writes (safe: nobody else
+// writes while the exclusive lock is held).
+uint64_t RemoveTempFiles(const std::string& root) {
+  uint64_t n = 0;
+  std::vector<std::string> dirs = {root, JoinPath(root, "keys"), JoinPath(root, "snapshots"),
+                                   JoinPath(root, "locks")};
+  for (int i = 0; i < 256; ++i) {
+    char sub[8];
+    std::snprintf(sub, sizeof(sub), "data/%02x", i);
+    dirs.push_back(JoinPath(root, sub));
+  }
+  for (const std::string& d : dirs) {
+    DIR* dir = ::opendir(d.c_str());
+    if (dir == nullptr) continue;
+    while (struct dirent* e = ::readdir(dir)) {
+      if (std::strncmp(e->d_name, ".tmp-", 5) == 0 && ::unlinkat(::dirfd(dir), e->d_name, 0) == 0) ++n;
+    }
+    ::closedir(dir);
+  }
+  return n;
+}
+
+}  // namespace
+
+Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
+  PruneReport report;
+  auto say = [&](const std::string& m) { if (opts.progress) opts.progress(m); };
+
+  say("marking what the snapshots use");
+  std::unordered_set<Id, IdHash> used;
+  ASSIGN_OR_RETURN(std::vector<SnapshotEntry> snaps, repo.ListSnapshots());
+  for (const SnapshotEntry& e : snaps) RETURN_IF_ERROR(MarkUsed(repo, e.snapshot.tree, &used));
+
+  // Plan by pack. A blob is live in the one pack the index points to.
+  std::vector<PackPlan> packs;
+  RETURN_IF_ERROR(repo.index().ForEachPack([&](const PackInfo& p) {
+    PackPlan plan;
+    plan.info = p;
+    packs.push_back(std::move(plan));
+  }));
+  for (PackPlan& p : packs) {
+    report.packs_before++;
+    report.bytes_before += p.info.size;
+    for (const PackEntry& e : p.info.entries) {
+      p.body_bytes += e.length;
+      if (!used.count(e.id)) continue;
+      ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(e.id));
+      if (loc && loc->pack == p.info.id) {
+        p.live_bytes += e.length;
+        p.live.push_back(&e);
+      }
+    }
+  }
+  for (const Id& id : used) {  // every used blob must still exist somewhere
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(id));
+    if (!loc) {
+      return Status::Corruption("blob " + id.Hex() + " is used by a snapshot but missing; run "
+                                "'jsnap check' and 'jsnap repair snapshots' before pruning");
+    }
+  }
+  std::vector<PackPlan*> remove, repack;
+  for (PackPlan& p : packs) {
+    if (p.live.empty()) {
+      remove.push_back(&p);
+      continue;
+    }
+    const uint64_t unused = p.info.size - p.live_bytes;
+    if (unused * 100.0 > opts.max_unused_percent * p.info.size) repack.push_back(&p);
+    else report.unused_bytes_kept += unused;
+  }
+  std::sort(repack.begin(), repack.end(), [](const PackPlan* a, const PackPlan* b) {
+    return a->info.size - a->live_bytes > b->info.size - b->live_bytes;
+  });
+  uint64_t repack_bytes = 0;
+  std::vector<PackPlan*> chosen;
+  for (PackPlan* p : repack) {
+    if (repack_bytes + p->live_bytes > opts.max_repack_bytes) {
+      report.unused_bytes_kept += p->info.size - p->live_bytes;
+      continue;
+    }
+    repack_bytes += p->live_bytes;
+    chosen.push_back(p);
+  }
+  for (PackPlan* p : remove) {
+    report.packs_deleted++;
+    report.blobs_removed += p->info.entries.size();
+    report.bytes_freed += p->info.size;
+  }
+  for (PackPlan* p : chosen) {
+    report.packs_repacked++;
+    report.blobs_removed += p->info.entries.size() - p->live.size();
+    report.bytes_freed += p->info.size - p->live_bytes;
+  }
+  if (opts.dry_run) {
+    report.packs_after = report.packs_before - report.packs_deleted - report.packs_repacked;
+    report.bytes_after = report.bytes_before - report.bytes_freed;
+    return report;
+  }
+
+  // Repack: verified copies of the live blobs, still sealed.
+  std::vector<PackInfo> written;
+  auto discard = [&] {
+    for (const PackInfo& p : written) (void)repo.backend().Remove({FileType::kPack, p.id.Hex()});
+  };
+  PackWriter writers[2];
+  auto flush = [&](PackWriter& w) -> Status {
+    if (w.empty()) return Status::Ok();
+    PackInfo info;
+    std::string data = w.Finish(repo.key().encryption, &info.id, &info.entries);
+    info.size = data.size();
+    RETURN_IF_ERROR(repo.backend().Save({FileType::kPack, info.id.Hex()}, data));
+    written.push_back(std::move(info));
+    return Status::Ok();
+  };
+  for (PackPlan* p : chosen) {
+    say("repacking pack " + p->info.id.Short());
+    auto data = repo.backend().Load({FileType::kPack, p->info.id.Hex()});
+    Status st = data.status();
+    for (const PackEntry* e : p->live) {
+      if (!st.ok()) break;
+      const std::string_view sealed = std::string_view(data.value()).substr(e->offset, e->length);
+      auto plain = DecodeBlob(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length);
+      if (!plain.ok()) {
+        st = plain.status().WithContext("pack " + p->info.id.Hex() + ": blob " + e->id.Hex() +
+                                        " (run 'jsnap check --read-data')");
+        break;
+      }
+      PackWriter& w = writers[static_cast<int>(e->type)];
+      w.Add(e->type, e->id, sealed, e->raw_length);
+      if (w.size() >= repo.config().pack_size) st = flush(w);
+    }
+    if (!st.ok()) {
+      discard();
+      return st.WithContext("prune stopped before deleting anything");
+    }
+  }
+  for (PackWriter& w : writers) {
+    Status st = flush(w);
+    if (!st.ok()) {
+      discard();
+      return st.WithContext("prune stopped before deleting anything");
+    }
+  }
+  report.packs_written = written.size();
+
+  // The commit point: after this write the old packs are unreferenced.
+  std::vector<Id> removed;
+  for (PackPlan* p : remove) removed.push_back(p->info.id);
+  for (PackPlan* p : chosen) removed.push_back(p->info.id);
+  Status st = repo.index().ReplacePacks(removed, written);
+  if (!st.ok()) {
+    discard();
+    return st.WithContext("prune stopped before deleting anything");
+  }
+  say("deleting " + std::to_string(removed.size()) + " packs");
+  for (const Id& id : removed) {
+    Status rm = repo.backend().Remove({FileType::kPack, id.Hex()});
+    if (!rm.ok() && !rm.IsNotFound()) return rm.WithContext("prune (the index is already updated)");
+  }
+  report.temp_files_removed = RemoveTempFiles(repo.root());
+  RETURN_IF_ERROR(repo.index().ForEachPack([&](const PackInfo& p) {
+    report.packs_after++;
+    report.bytes_after += p.size;
+  }));
+  return report;
+}
+
+namespace {
+
+class SnapshotRepairer {
+ public:
+  SnapshotRepairer(Repository& repo, const std::set<Id>& bad, bool dry_run)
+      : repo_(repo), bad_(bad), dry_run_(dry_run) {}
+
+  // The repaired tree's id (the same id when nothing below it is damaged).
+  Result<Id> Rewrite(const Id& id, const std::string& path) {
+    if (auto it = done_.find(id); it != done_.end()) return it->second;
+    ASSIGN_OR_RETURN(Tree tree, repo_.LoadTree(id));
+    bool changed = false;
+    for (Node& n : tree.nodes) {
+      const std::string child = path + "/" + n.name;
+      if (n.type == NodeType::kDir) {
+        if (bad_.count(n.subtree)) {
+          ASSIGN_OR_RETURN(n.subtree, Save(Tree()));
+          Damaged(&n, child);
+          changed = true;
+          continue;
+        }
+        ASSIGN_OR_RETURN(Id sub, Rewrite(n.subtree, child));
+        changed |= sub != n.subtree;
+        n.subtree = sub;
+        continue;
+      }
+      if (std::none_of(n.content.begin(), n.content.end(), [&](const Id& c) { return bad_.count(c) > 0; })) continue;
+      std::vector<Id> kept;
+      uint64_t size = 0;
+      for (const Id& c : n.content) {
+        if (bad_.count(c)) continue;
+        ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(c));
+        if (!loc) continue;
+        kept.push_back(c);
+        size += loc->raw_length;
+      }
+      n.content = std::move(kept);
+      n.size = size;
+      n.sqlite.reset();  // no longer a valid database image
+      Damaged(&n, child);
+      changed = true;
+    }
+    Id out = id;
+    if (changed) {
+      ASSIGN_OR_RETURN(out, Save(std::move(tree)));
+    }
+    done_[id] = out;
+    return out;
+  }
+
+  std::vector<std::string> TakeDamaged() { return std::move(damaged_); }
+
+ private:
+  void Damaged(Node* n, const std::string& path) {
+    n->name += ".damaged";
+    damaged_.push_back(path);
+  }
+  Result<Id> Save(Tree tree) {
+    RETURN_IF_ERROR(tree.Normalize());
+    if (dry_run_) return repo_.BlobId(tree.Encode());
+    bool added;
+    return repo_.SaveTree(tree, &added);
+  }
+
+  Repository& repo_;
+  const std::set<Id>& bad_;
+  bool dry_run_;
+  std::map<Id, Id> done_;
+  std::vector<std::string> damaged_;
+};
+
+}  // namespace
+
+Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, const std::set<Id>& bad,
+                                                      const RepairOptions& opts) {
+  std::vector<RepairedSnapshot> out;
+  ASSIGN_OR_RETURN(std::vector<SnapshotEntry> snaps, repo.ListSnapshots());
+  for (const SnapshotEntry& e : snaps) {
+    SnapshotRepairer r(repo, bad, opts.dry_run);
+    Id root;
+    std::vector<std::string> damaged;
+    if (bad.count(e.snapshot.tree)) {
+      damaged.push_back("/ (the whole snapshot: its root tree is lost)");
+    } else {
+      ASSIGN_OR_RETURN(root, r.Rewrite(e.snapshot.tree, ""));
+      damaged = r.TakeDamaged();
+      if (root == e.snapshot.tree) continue;
+    }
+    RepairedSnapshot rs;
+    rs.original = e.id;
+    rs.damaged_paths = damaged;
+    // A repair run earlier (without --forget) made the same snapshot: the
+    // rewrite is deterministic, so reuse it rather than add a copy.
+    for (const SnapshotEntry& other : snaps) {
+      const auto& tags = other.snapshot.tags;
+      if (other.snapshot.parent == e.id && other.snapshot.tree == root &&
+          std::find(tags.begin(), tags.end(), "repaired") != tags.end()) {
+        rs.repaired = other.id;
+      }
+    }
+    if (!opts.dry_run && !root.IsZero() && rs.repaired.IsZero()) {
+      RETURN_IF_ERROR(repo.Flush());  // the new trees before the snapshot naming them
+      Snapshot s = e.snapshot;
+      s.tree = root;
+      s.tags.push_back("repaired");
+      s.parent = e.id;
+      ASSIGN_OR_RETURN(rs.repaired, repo.SaveSnapshot(s));
+    }
+    if (!opts.dry_run && opts.forget_originals) RETURN_IF_ERROR(repo.RemoveSnapshot(e.id));
+    out.push_back(std::move(rs));
+  }
+  return out;
+}
+
+}  // namespace jsnap
