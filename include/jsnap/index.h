@@ -7,7 +7,8 @@
 //   'p' + pack id     -> pack record (size, time, the pack header's entries)
 //   's' + snapshot id -> snapshot record (the snapshot file's plaintext)
 //
-// The database files are encrypted at rest (RocksDB's CTR EncryptedEnv with
+// The database files (tables, WAL, manifest; not RocksDB's plain-text LOG
+// files, which hold no keys or values) are encrypted at rest (RocksDB's CTR EncryptedEnv with
 // a keyed BLAKE2b-512 block function, key = the master key's index subkey):
 // the index holds snapshot records and blob sizes, which must be as private
 // as the sealed files they come from.

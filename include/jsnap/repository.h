@@ -114,8 +114,10 @@ class Repository {
 
   // --- snapshots -----------------------------------------------------------
   Result<Id> SaveSnapshot(const Snapshot& snapshot);
-  // All snapshots, oldest first.
-  Result<std::vector<SnapshotEntry>> ListSnapshots();
+  // All snapshots, oldest first. A snapshot file that cannot be read is
+  // left out with a warning on stderr, or, when `unreadable` is given,
+  // described there instead (check counts them as damage).
+  Result<std::vector<SnapshotEntry>> ListSnapshots(std::vector<std::string>* unreadable = nullptr);
   // "latest", a full id, or a unique prefix of one.
   Result<SnapshotEntry> FindSnapshot(const std::string& ref);
   Status RemoveSnapshot(const Id& id);

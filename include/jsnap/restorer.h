@@ -9,8 +9,9 @@
 // when complete. Existing files are never replaced unless `overwrite`.
 // SQLite databases come back as standalone files: stale -wal, -shm and
 // -journal files beside them are removed before the database is renamed
-// into place, and a database another process has open is not replaced
-// unless `force`.
+// into place, and a database another process holds SQLite locks on (any
+// WAL-mode connection; a rollback-journal connection inside a transaction)
+// is not replaced unless `force`.
 #pragma once
 
 #include <atomic>

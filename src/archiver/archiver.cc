@@ -133,7 +133,7 @@ class Archiver {
   };
 
   static std::string StreamPath(const StreamSource& s) {
-    return s.name.empty() || s.name[0] != '/' ? "/" + s.name : NormalizePath(s.name);
+    return NormalizePath("/" + s.name);  // "db.sql", "/backups/db.sql", "../x" -> "/x"
   }
 
   static SourceTree* Insert(SourceTree* root, const std::string& abs) {

@@ -151,7 +151,11 @@ class Checker {
 
   // Snapshots: every tree and chunk they name is indexed, in a sound pack.
   Status CheckSnapshots() {
-    ASSIGN_OR_RETURN(snapshots_, repo_.ListSnapshots());
+    std::vector<std::string> unreadable;
+    ASSIGN_OR_RETURN(snapshots_, repo_.ListSnapshots(&unreadable));
+    for (const std::string& u : unreadable) {
+      problems_[u] = {u.substr(0, u.find(':')), u, {"that snapshot (it cannot be listed or restored)"}};
+    }
     report_.snapshots = snapshots_.size();
     for (const SnapshotEntry& e : snapshots_) RETURN_IF_ERROR(Mark(e.snapshot.tree, true));
     report_.blobs_referenced = referenced_.size();

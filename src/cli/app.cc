@@ -12,8 +12,12 @@ std::vector<std::string> g_after_dashes;
 const std::vector<std::string>& CommandAfterDashes() { return g_after_dashes; }
 
 int Main(int argc, char** argv) {
+  // "--" starts the command of --stdin-from-command; elsewhere it keeps its
+  // usual meaning (what follows are not options).
+  bool from_command = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--") {
+    from_command |= std::string(argv[i]) == "--stdin-from-command";
+    if (from_command && std::string(argv[i]) == "--") {
       g_after_dashes.assign(argv + i + 1, argv + argc);
       argc = i;
       break;

@@ -23,7 +23,7 @@ void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("-e,--exclude", o->excludes, "Leave out paths matching this pattern (repeatable)");
   cmd->add_flag("--overwrite", o->overwrite, "Replace files that already exist in the target");
   cmd->add_flag("--force", o->force,
-                "With --overwrite: replace SQLite databases even while another process has them open");
+                "With --overwrite: replace SQLite databases even while another process holds locks on them");
   cmd->add_option("--threads", o->threads, "Worker threads (default: one per core)");
   cmd->callback([&g, o, exit_code] {
     auto repo = OpenRepo(g, LockMode::kShared, false, "restore");

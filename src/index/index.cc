@@ -8,6 +8,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -309,6 +311,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
   rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw)
                                 : rocksdb::DB::Open(o, path, &raw);
   RETURN_IF_ERROR(FromRocks(s, "open " + path));
+  if (!read_only) ::chmod(path.c_str(), 0700);  // like the rest of the repository
   return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw)));
 }
 

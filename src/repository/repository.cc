@@ -253,11 +253,14 @@ Status Repository::WritePack(std::string data, const Id& pack_id, std::vector<Pa
   info.size = data.size();
   info.entries = std::move(entries);
   Status st = backend_->Save({FileType::kPack, pack_id.Hex()}, data);
-  std::lock_guard<std::mutex> lock(mu_);
   if (st.ok()) {
-    written_packs_.push_back(pack_id);
-    st = index_->AddPack(info);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_packs_.push_back(pack_id);
+    }
+    st = index_->AddPack(info);  // a synced write: not under mu_
   }
+  std::lock_guard<std::mutex> lock(mu_);
   for (const PackEntry& e : info.entries) pending_.erase(e.id);
   return st;
 }
@@ -360,7 +363,11 @@ Result<std::string> Repository::LoadSnapshotRecord(const Id& id) {
   return record;
 }
 
-Result<std::vector<SnapshotEntry>> Repository::ListSnapshots() {
+Result<std::vector<SnapshotEntry>> Repository::ListSnapshots(std::vector<std::string>* unreadable) {
+  auto skip = [&](const std::string& what) {
+    if (unreadable != nullptr) unreadable->push_back(what);
+    else std::fprintf(stderr, "jsnap: warning: %s (left out; run 'jsnap check')\n", what.c_str());
+  };
   // The backend's list is authoritative; the index saves decrypting files.
   std::map<Id, std::string> records;
   RETURN_IF_ERROR(index_->ForEachSnapshot([&](const Id& id, const std::string& r) { records[id] = r; }));
@@ -378,16 +385,14 @@ Result<std::vector<SnapshotEntry>> Repository::ListSnapshots() {
     } else {
       auto loaded = LoadSnapshotRecord(id.value());
       if (!loaded.ok()) {  // one damaged snapshot must not hide the others
-        std::fprintf(stderr, "jsnap: warning: %s (left out; run 'jsnap check')\n",
-                     loaded.status().message().c_str());
+        skip(loaded.status().message());
         continue;
       }
       record = std::move(loaded).value();
     }
     auto snap = DecodeSnapshot(record);
     if (!snap.ok()) {
-      std::fprintf(stderr, "jsnap: warning: snapshot %s is unreadable and is left out: %s\n",
-                   name.c_str(), snap.status().message().c_str());
+      skip("snapshot " + name + ": " + snap.status().message());
       continue;
     }
     out.push_back({id.value(), std::move(snap).value()});

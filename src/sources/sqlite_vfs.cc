@@ -11,6 +11,9 @@ namespace jsnap::internal {
 
 namespace {
 
+// SQLite's PENDING_BYTE: the page holding it is never written.
+constexpr uint64_t kLockBytePage = 0x40000000;
+
 std::mutex g_mu;
 std::map<std::string, StreamState*> g_streams;
 std::map<std::string, ImageState*> g_images;
@@ -41,6 +44,14 @@ Status EmitIfComplete(StreamState* s, uint64_t chunk, bool force) {
   if (!force) {
     for (uint64_t p = 0; p < pages; ++p) {
       if (!it->second.pages[p]) return Status::Ok();
+    }
+  }
+  // A page never written must be SQLite's lock-byte page (at 1 GiB), which
+  // SQLite never uses; anything else missing is a bug, not a hole.
+  for (uint64_t p = 0; p < pages; ++p) {
+    if (!it->second.pages[p] && start + p * s->page_size != kLockBytePage) {
+      return Status::Corruption("sqlite image: page at " + std::to_string(start + p * s->page_size) +
+                                " was never written");
     }
   }
   std::string data = std::move(it->second.data);
@@ -230,6 +241,13 @@ void RegisterVfsOnce() {
 }  // namespace
 
 Status StreamState::Finish() {
+  // A chunk that holds only the lock-byte page got no write at all.
+  const uint64_t lock_chunk = kLockBytePage / chunk_size;
+  if (kLockBytePage < expected_size && !emitted[lock_chunk] && !pending.count(lock_chunk)) {
+    auto& p = pending[lock_chunk];
+    p.data.assign(chunk_size, '\0');
+    p.pages.assign(chunk_size / page_size, false);
+  }
   std::vector<uint64_t> left;
   for (const auto& [chunk, p] : pending) left.push_back(chunk);
   for (uint64_t chunk : left) RETURN_IF_ERROR(EmitIfComplete(this, chunk, true));
