@@ -104,7 +104,7 @@ tool_restore() {  # tool repo target n
   case $1 in
     jsnap) echo "$jsnap" -r "$2" restore latest --target "$3" -q ;;
     restic) echo restic -q -r "$2" restore latest --target "$3" ;;
-    borg) echo sh -c "cd '$3' && borg extract '$2::s$4'" ;;
+    borg) echo borg extract "$2::s$4" ;;  # into the current folder: run from the target
   esac
 }
 tool_check() {
@@ -128,7 +128,7 @@ for corpus in $corpora; do
     for tool in jsnap restic borg; do run $tool 3-mutated "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 3); done
     for tool in jsnap restic borg; do
       tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"
-      run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3)
+      (cd "$tgt" && run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3))
       diff -r --no-dereference "$src" "$tgt/${src#/}" >/dev/null || { echo "bench: $tool restore differs" >&2; exit 1; }
       rm -rf "$tgt"
     done

@@ -43,9 +43,10 @@ class PackWriter {
   size_t size() const { return data_.size(); }
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  // Appends header and trailer; returns the pack's bytes and id. The writer
-  // is empty again afterwards.
-  std::string Finish(const KeyBytes& key, Id* pack_id, std::vector<PackEntry>* entries);
+  // Appends header and trailer; returns the pack's bytes (its id is their
+  // PlainHash, left to the caller: hashing 16 MiB need not hold any lock).
+  // The writer is empty again afterwards.
+  std::string Finish(const KeyBytes& key, std::vector<PackEntry>* entries);
 
  private:
   std::string data_;

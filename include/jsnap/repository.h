@@ -18,7 +18,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -131,6 +134,10 @@ class Repository {
   // --- index -----------------------------------------------------------------
   // Deletes the index and rebuilds it from pack headers and snapshot files.
   Status RebuildIndex();
+  // True when opening found packs missing that the index named: snapshots
+  // may then refer to lost data, and a create must not reuse a parent's
+  // chunk lists without checking each chunk still exists.
+  bool packs_lost() const { return packs_lost_; }
   std::string IndexPath() const;
 
  private:
@@ -138,7 +145,12 @@ class Repository {
   Status OpenIndex(bool writable);
   Status SyncIndex();
   Status IndexPackFromBackend(const Id& pack, uint64_t size);
-  Status WritePack(std::string data, const Id& pack_id, std::vector<PackEntry> entries);
+  Status WritePack(std::string data, std::vector<PackEntry> entries);
+  // Hands a finished pack to the writer thread; waits while one is queued.
+  Status EnqueuePack(std::string data, std::vector<PackEntry> entries);
+  // Waits until the writer has written everything queued; its first error.
+  Status WaitForWriter();
+  void WriterLoop();
   Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
   Result<std::string> LoadSnapshotRecord(const Id& id);
 
@@ -151,11 +163,27 @@ class Repository {
   std::string key_id_;
   Chunker chunker_{ChunkerParams{}, KeyBytes{}};
   int compression_level_ = 3;
+  bool packs_lost_ = false;
 
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed
   PackWriter packers_[2];                        // by BlobType
   std::vector<Id> written_packs_;                // by this process
+
+  // Finished packs on their way to the backend. A writer thread hashes,
+  // saves (fsync) and indexes them, so no worker waits for the disk; one
+  // pack may wait while another is written, which bounds the memory.
+  struct QueuedPack {
+    std::string data;
+    std::vector<PackEntry> entries;
+  };
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::deque<QueuedPack> write_queue_;
+  bool writer_busy_ = false;
+  bool writer_stop_ = false;
+  Status write_error_;
+  std::thread writer_;
 };
 
 }  // namespace jsnap

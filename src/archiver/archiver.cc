@@ -61,7 +61,8 @@ class Archiver {
  public:
   Archiver(Repository& repo, const ArchiveOptions& opts)
       : repo_(repo), opts_(opts),
-        pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 64) {
+        chunk_pool_(Threads(opts), 2 * Threads(opts)),
+        pool_(Threads(opts), 64) {
     struct stat st;
     if (::stat(repo.root().c_str(), &st) == 0) {
       repo_dev_ = st.st_dev;
@@ -108,6 +109,7 @@ class Archiver {
 
     Result<Id> root = ArchiveSourceTree(sources, "", parent_root ? &*parent_root : nullptr);
     pool_.Wait();
+    chunk_pool_.Wait();
     RETURN_IF_ERROR(root.status());
     if (!opts_.dry_run) RETURN_IF_ERROR(repo_.Flush());
     if (opts_.verify_sqlite && !opts_.dry_run) RETURN_IF_ERROR(VerifySqliteImages());
@@ -177,7 +179,47 @@ class Archiver {
     return id;
   }
 
-  // Splits what `read` yields into chunks and stores them.
+  static size_t Threads(const ArchiveOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
+
+  // The chunks of one file, stored by the chunk workers in any order; each
+  // id lands at its chunk's index.
+  struct PendingChunks {
+    std::mutex mu;
+    std::condition_variable done;
+    size_t outstanding = 0;
+    std::vector<Id> ids;
+    Status error;
+  };
+
+  Status SubmitChunk(const std::shared_ptr<PendingChunks>& p, uint64_t index, std::string data) {
+    {
+      std::lock_guard<std::mutex> lock(p->mu);
+      RETURN_IF_ERROR(p->error);
+      if (p->ids.size() <= index) p->ids.resize(index + 1);
+      ++p->outstanding;
+    }
+    // Blocks while the chunk queue is full: that bounds the memory in flight.
+    chunk_pool_.Submit([this, p, index, data = std::move(data)] {
+      Id id;
+      Status st = Store(BlobType::kData, data, &id);
+      std::lock_guard<std::mutex> lock(p->mu);
+      if (st.ok()) p->ids[index] = id;
+      else if (p->error.ok()) p->error = st;
+      if (--p->outstanding == 0) p->done.notify_all();
+    });
+    return Status::Ok();
+  }
+
+  static Result<std::vector<Id>> WaitChunks(const std::shared_ptr<PendingChunks>& p) {
+    std::unique_lock<std::mutex> lock(p->mu);
+    p->done.wait(lock, [&] { return p->outstanding == 0; });
+    RETURN_IF_ERROR(p->error);
+    return std::move(p->ids);
+  }
+
+  // Splits what `read` yields into chunks and stores them: a file of one
+  // chunk on this thread, longer ones on the chunk workers, so one large
+  // file keeps every core busy.
   Status ChunkStream(const std::function<Result<size_t>(char*, size_t)>& read, Node* node) {
     const Chunker& chunker = repo_.chunker();
     const size_t max = chunker.params().max_size;
@@ -185,7 +227,8 @@ class Archiver {
     if (buf.size() < 2 * max) buf.resize(2 * max);
     size_t start = 0, end = 0;
     bool eof = false;
-    uint64_t total = 0;
+    uint64_t total = 0, index = 0;
+    std::shared_ptr<PendingChunks> pending;
     for (;;) {
       if (!eof && end - start < max) {
         std::memmove(buf.data(), buf.data() + start, end - start);
@@ -206,10 +249,18 @@ class Archiver {
       if (start == end) break;
       size_t cut = chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + start), end - start, eof);
       JSNAP_CHECK(cut > 0);
-      Id id;
-      RETURN_IF_ERROR(Store(BlobType::kData, std::string_view(buf.data() + start, cut), &id));
-      node->content.push_back(id);
+      if (index == 0 && eof && cut == end - start) {  // the whole file is one chunk
+        Id id;
+        RETURN_IF_ERROR(Store(BlobType::kData, std::string_view(buf.data() + start, cut), &id));
+        node->content.push_back(id);
+        break;
+      }
+      if (!pending) pending = std::make_shared<PendingChunks>();
+      RETURN_IF_ERROR(SubmitChunk(pending, index++, std::string(buf.data() + start, cut)));
       start += cut;
+    }
+    if (pending) {
+      ASSIGN_OR_RETURN(node->content, WaitChunks(pending));
     }
     node->size = total;
     return Status::Ok();
@@ -342,7 +393,10 @@ class Archiver {
     }
   }
 
+  // The parent's chunks are there unless packs were lost since: prune never
+  // deletes what a snapshot uses. Only then is each one looked up.
   Result<bool> AllBlobsPresent(const std::vector<Id>& ids) {
+    if (!repo_.packs_lost()) return true;
     for (const Id& id : ids) {
       ASSIGN_OR_RETURN(bool has, repo_.HasBlob(id));
       if (!has) return false;
@@ -511,42 +565,20 @@ class Archiver {
       Warn("--sqlite " + abs + " is a " + NodeTypeName(node.type) + ", not a database file (left out)");
       return slot;
     }
-    struct Shared {
-      std::mutex mu;
-      std::condition_variable done;
-      size_t outstanding = 0;
-      std::vector<Id> content;
-      Status error;
-    };
-    auto shared = std::make_shared<Shared>();
+    auto pending = std::make_shared<PendingChunks>();
     ChunkSink sink = [&](uint64_t index, std::string data) -> Status {
-      {
-        std::lock_guard<std::mutex> lock(shared->mu);
-        RETURN_IF_ERROR(shared->error);
-        if (shared->content.size() <= index) shared->content.resize(index + 1);
-        ++shared->outstanding;
-      }
       stats_.bytes_read += data.size();
       if (opts_.progress) opts_.progress->bytes_read += data.size(), opts_.progress->bytes_done += data.size();
-      pool_.Submit([this, shared, index, data = std::move(data)] {
-        Id id;
-        Status st = Store(BlobType::kData, data, &id);
-        std::lock_guard<std::mutex> lock(shared->mu);
-        if (st.ok()) shared->content[index] = id;
-        else if (shared->error.ok()) shared->error = st;
-        if (--shared->outstanding == 0) shared->done.notify_all();
-      });
-      return Status::Ok();
+      return SubmitChunk(pending, index, std::move(data));
     };
     auto image = StreamSqliteImage(abs, opts_.sqlite_timeout, opts_.sqlite_chunk_size, sink);
-    std::unique_lock<std::mutex> lock(shared->mu);
-    shared->done.wait(lock, [&] { return shared->outstanding == 0; });
-    if (!shared->error.ok()) return shared->error;  // the repository failed
+    auto content = WaitChunks(pending);
+    if (!content.ok()) return content.status();  // the repository failed
     if (!image.ok()) {
       Warn(image.status().message() + " (left out of the snapshot)");
       return slot;
     }
-    node.content = std::move(shared->content);
+    node.content = std::move(content).value();
     node.size = image->size;
     node.sqlite = image->info;
     stats_.files_new++;
@@ -585,8 +617,11 @@ class Archiver {
 
   Repository& repo_;
   const ArchiveOptions& opts_;
-  ThreadPool pool_;
   Stats stats_;
+  // Declared in this order so that the file workers (which submit chunks)
+  // are joined before the chunk workers.
+  ThreadPool chunk_pool_;  // hash, compress, seal, pack: one task per chunk
+  ThreadPool pool_;        // read and chunk: one task per file
   dev_t repo_dev_ = 0;
   ino_t repo_ino_ = 0;
   std::set<std::string> sqlite_;

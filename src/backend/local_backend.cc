@@ -3,6 +3,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <list>
+#include <memory>
+#include <mutex>
 
 #include "jsnap/backend.h"
 #include "jsnap/file_util.h"
@@ -43,17 +46,22 @@ class LocalBackend : public Backend {
 
   Result<std::string> Load(const FileHandle& h, uint64_t offset, uint64_t length) override {
     const std::string path = PathOf(h);
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return Status::FromErrno(errno, "open " + h.ToString() + " (" + path + ")");
+    std::shared_ptr<UniqueFd> fd;
+    if (h.type == FileType::kPack) {
+      ASSIGN_OR_RETURN(fd, OpenPack(path, h));
+    } else {
+      fd = std::make_shared<UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd->valid()) return Status::FromErrno(errno, "open " + h.ToString() + " (" + path + ")");
+    }
     if (length == 0) {
       struct stat st;
-      if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+      if (::fstat(fd->get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
       if (static_cast<uint64_t>(st.st_size) < offset) {
         return Status::Corruption(h.ToString() + ": file is truncated");
       }
       length = static_cast<uint64_t>(st.st_size) - offset;
     }
-    return ReadAt(fd.get(), offset, length, h.ToString());
+    return ReadAt(fd->get(), offset, length, h.ToString());
   }
 
   Result<uint64_t> Size(const FileHandle& h) override {
@@ -81,6 +89,10 @@ class LocalBackend : public Backend {
 
   Status Remove(const FileHandle& h) override {
     const std::string path = PathOf(h);
+    {
+      std::lock_guard<std::mutex> lock(fd_mu_);
+      open_packs_.remove_if([&](const auto& e) { return e.first == path; });
+    }
     if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove " + h.ToString());
     return FsyncDir(DirName(path));
   }
@@ -116,7 +128,27 @@ class LocalBackend : public Backend {
     return Status::Ok();
   }
 
+  // Restore and check read many blobs from the same packs: the most
+  // recently used packs stay open (packs never change once written).
+  Result<std::shared_ptr<UniqueFd>> OpenPack(const std::string& path, const FileHandle& h) {
+    std::lock_guard<std::mutex> lock(fd_mu_);
+    for (auto it = open_packs_.begin(); it != open_packs_.end(); ++it) {
+      if (it->first == path) {
+        open_packs_.splice(open_packs_.begin(), open_packs_, it);
+        return open_packs_.front().second;
+      }
+    }
+    auto fd = std::make_shared<UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd->valid()) return Status::FromErrno(errno, "open " + h.ToString() + " (" + path + ")");
+    open_packs_.emplace_front(path, fd);
+    if (open_packs_.size() > kOpenPacks) open_packs_.pop_back();
+    return fd;
+  }
+
+  static constexpr size_t kOpenPacks = 32;
   std::string root_;
+  std::mutex fd_mu_;
+  std::list<std::pair<std::string, std::shared_ptr<UniqueFd>>> open_packs_;
 };
 
 }  // namespace

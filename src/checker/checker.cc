@@ -4,12 +4,14 @@
 #include <cmath>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "jsnap/file_util.h"
 #include "jsnap/record.h"
 #include "jsnap/restorer.h"
+#include "jsnap/thread_pool.h"
 
 namespace jsnap {
 
@@ -222,34 +224,45 @@ class Checker {
 
   Status ReadPacks() {
     VerifyState state = VerifyState::Load(repo_);
-    for (const Id& id : SelectPacks(state)) {
-      const PackInfo& info = indexed_[id];
-      const std::string name = "pack " + id.Hex();
-      auto data = repo_.backend().Load({FileType::kPack, id.Hex()});
-      ++report_.packs_read;
-      if (!data.ok()) {
-        Problem(name, data.status().message());
-        for (const PackEntry& e : info.entries) BadBlob(e.id, name + ": unreadable");
-        continue;
+    std::mutex mu;  // guards report_, problems_ and state from the workers
+    {
+      // Packs are verified in parallel, a few in flight (each is held whole).
+      ThreadPool pool(ThreadPool::DefaultThreads(), 2);
+      for (const Id& id : SelectPacks(state)) {
+        pool.Submit([this, id, &mu, &state] {
+          const PackInfo& info = indexed_.at(id);
+          const std::string name = "pack " + id.Hex();
+          auto data = repo_.backend().Load({FileType::kPack, id.Hex()});
+          std::vector<std::pair<Id, std::string>> bad;
+          std::string pack_error;
+          if (!data.ok()) {
+            pack_error = data.status().message();
+            for (const PackEntry& e : info.entries) bad.emplace_back(e.id, name + ": unreadable");
+          } else {
+            if (PlainHash(data.value()) != id) {
+              pack_error = "content does not hash to its name (the file was modified or damaged)";
+            }
+            for (const PackEntry& e : info.entries) {
+              auto plain = DecodeBlob(repo_.key().encryption, repo_.key().id_mac, e.id,
+                                      std::string_view(data.value()).substr(e.offset, e.length), e.raw_length);
+              if (!plain.ok()) {
+                bad.emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " +
+                                           plain.status().message());
+              }
+            }
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          ++report_.packs_read;
+          if (data.ok()) report_.bytes_read += data->size();
+          if (!pack_error.empty()) Problem(name, pack_error);
+          for (const auto& [blob, error] : bad) BadBlob(blob, error);
+          if (pack_error.empty() && bad.empty()) {
+            state.Set(id, NowNs());
+            report_.packs_verified.push_back(id);
+          }
+        });
       }
-      report_.bytes_read += data->size();
-      bool sound = true;
-      if (PlainHash(data.value()) != id) {
-        Problem(name, "content does not hash to its name (the file was modified or damaged)");
-        sound = false;
-      }
-      for (const PackEntry& e : info.entries) {
-        auto plain = DecodeBlob(repo_.key().encryption, repo_.key().id_mac, e.id,
-                                std::string_view(data.value()).substr(e.offset, e.length), e.raw_length);
-        if (!plain.ok()) {
-          BadBlob(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + plain.status().message());
-          sound = false;
-        }
-      }
-      if (sound) {
-        state.Set(id, NowNs());
-        report_.packs_verified.push_back(id);
-      }
+      pool.Wait();
     }
     std::set<Id> existing;
     for (const auto& [id, info] : indexed_) existing.insert(id);

@@ -30,11 +30,10 @@ void PackWriter::Add(BlobType type, const Id& id, std::string_view sealed, uint3
   entries_.push_back(e);
 }
 
-std::string PackWriter::Finish(const KeyBytes& key, Id* pack_id, std::vector<PackEntry>* entries) {
+std::string PackWriter::Finish(const KeyBytes& key, std::vector<PackEntry>* entries) {
   const size_t header_start = data_.size();
   SealAppend(key, EncodePackHeader(entries_), &data_);
   PutU32(&data_, static_cast<uint32_t>(data_.size() - header_start));
-  *pack_id = PlainHash(data_);
   *entries = std::move(entries_);
   entries_.clear();
   std::string out = std::move(data_);

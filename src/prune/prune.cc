@@ -146,7 +146,8 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   auto flush = [&](PackWriter& w) -> Status {
     if (w.empty()) return Status::Ok();
     PackInfo info;
-    std::string data = w.Finish(repo.key().encryption, &info.id, &info.entries);
+    std::string data = w.Finish(repo.key().encryption, &info.entries);
+    info.id = PlainHash(data);
     info.size = data.size();
     RETURN_IF_ERROR(repo.backend().Save({FileType::kPack, info.id.Hex()}, data));
     written.push_back(std::move(info));

@@ -95,6 +95,12 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path,
 }
 
 Repository::~Repository() {
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    writer_stop_ = true;
+  }
+  write_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
   index_.reset();  // close the database before releasing the lock
   lock_.reset();
 }
@@ -139,6 +145,7 @@ Status Repository::SyncIndex() {
     if (on_disk.erase(p.id) == 0) vanished.push_back(p.id);
   }));
   if (!vanished.empty()) {
+    packs_lost_ = true;
     for (const Id& id : vanished) {
       std::fprintf(stderr,
                    "jsnap: warning: pack %s is in the index but missing from the repository; "
@@ -221,6 +228,10 @@ Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, b
   *id = BlobId(plaintext);
   *added = false;
   if (stored != nullptr) *stored = 0;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    RETURN_IF_ERROR(write_error_);  // a pack failed to reach the disk: stop early
+  }
   ASSIGN_OR_RETURN(bool has, HasBlob(*id));
   if (has) return Status::Ok();
   {
@@ -234,22 +245,56 @@ Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, b
   if (stored != nullptr) *stored = sealed.size();
 
   std::string pack_data;
-  Id pack_id;
   std::vector<PackEntry> entries;
   {
     std::lock_guard<std::mutex> lock(mu_);
     PackWriter& packer = packers_[static_cast<int>(type)];
     packer.Add(type, *id, sealed, static_cast<uint32_t>(plaintext.size()));
     if (packer.size() < config_.pack_size) return Status::Ok();
-    pack_data = packer.Finish(key_.encryption, &pack_id, &entries);
+    pack_data = packer.Finish(key_.encryption, &entries);
   }
-  // Written outside the lock: other threads keep filling a fresh packer.
-  return WritePack(std::move(pack_data), pack_id, std::move(entries));
+  // Other threads keep filling a fresh packer meanwhile.
+  return EnqueuePack(std::move(pack_data), std::move(entries));
 }
 
-Status Repository::WritePack(std::string data, const Id& pack_id, std::vector<PackEntry> entries) {
+Status Repository::EnqueuePack(std::string data, std::vector<PackEntry> entries) {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  write_cv_.wait(lock, [&] { return write_queue_.empty() || !write_error_.ok(); });
+  RETURN_IF_ERROR(write_error_);
+  write_queue_.push_back({std::move(data), std::move(entries)});
+  write_cv_.notify_all();
+  return Status::Ok();
+}
+
+void Repository::WriterLoop() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  for (;;) {
+    write_cv_.wait(lock, [&] { return writer_stop_ || !write_queue_.empty(); });
+    if (write_queue_.empty()) return;
+    QueuedPack pack = std::move(write_queue_.front());
+    write_queue_.pop_front();
+    writer_busy_ = true;
+    write_cv_.notify_all();  // room for the next one
+    lock.unlock();
+    Status st = WritePack(std::move(pack.data), std::move(pack.entries));
+    lock.lock();
+    writer_busy_ = false;
+    if (!st.ok() && write_error_.ok()) write_error_ = st;
+    write_cv_.notify_all();
+  }
+}
+
+Status Repository::WaitForWriter() {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  write_cv_.wait(lock, [&] { return write_queue_.empty() && !writer_busy_; });
+  return write_error_;
+}
+
+Status Repository::WritePack(std::string data, std::vector<PackEntry> entries) {
   PackInfo info;
-  info.id = pack_id;
+  info.id = PlainHash(data);
+  const Id pack_id = info.id;
   info.size = data.size();
   info.entries = std::move(entries);
   Status st = backend_->Save({FileType::kPack, pack_id.Hex()}, data);
@@ -266,14 +311,14 @@ Status Repository::WritePack(std::string data, const Id& pack_id, std::vector<Pa
 }
 
 void Repository::DiscardWrittenPacks() {
+  (void)WaitForWriter();
   std::vector<Id> packs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     packs.swap(written_packs_);
     for (PackWriter& p : packers_) {
-      Id unused;
       std::vector<PackEntry> entries;
-      (void)p.Finish(key_.encryption, &unused, &entries);  // drop what was never written
+      (void)p.Finish(key_.encryption, &entries);  // drop what was never written
     }
     pending_.clear();
   }
@@ -288,16 +333,15 @@ void Repository::DiscardWrittenPacks() {
 Status Repository::Flush() {
   for (int t = 0; t < 2; ++t) {
     std::string data;
-    Id pack_id;
     std::vector<PackEntry> entries;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (packers_[t].empty()) continue;
-      data = packers_[t].Finish(key_.encryption, &pack_id, &entries);
+      data = packers_[t].Finish(key_.encryption, &entries);
     }
-    RETURN_IF_ERROR(WritePack(std::move(data), pack_id, std::move(entries)));
+    RETURN_IF_ERROR(EnqueuePack(std::move(data), std::move(entries)));
   }
-  return Status::Ok();
+  return WaitForWriter();
 }
 
 Result<std::string> Repository::LoadBlob(const Id& id) { return LoadBlobOfType(id, std::nullopt); }
