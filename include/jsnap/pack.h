@@ -7,7 +7,11 @@
 //   type u8 | stored length u32le | raw length u32le | id (32 bytes)
 // in blob order, so offsets are the running sum of stored lengths and a pack
 // alone is enough to rebuild the index. A pack's name is the BLAKE2b-256 of
-// its whole content, so a damaged pack is recognisable without the key.
+// its sealed header and trailer (PackId): the header binds every blob's id
+// and length and a random nonce, so names are unique and a pack's table of
+// contents is recognisable without the key, while the blobs themselves are
+// protected by their AEAD tags and ids. Hashing the whole pack would hash
+// every byte a second time on the create path.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +57,9 @@ class PackWriter {
   std::vector<PackEntry> entries_;
 };
 
+// The name of a complete pack: BLAKE2b-256 of its last header-and-trailer
+// bytes. Corruption when the trailer does not fit.
+Result<Id> PackId(std::string_view pack);
 std::string EncodePackHeader(const std::vector<PackEntry>& entries);
 // Parses a header's plaintext; `body_size` bounds the blob offsets.
 Result<std::vector<PackEntry>> DecodePackHeader(std::string_view plain, uint64_t body_size);

@@ -171,8 +171,8 @@ class Repository {
   std::vector<Id> written_packs_;                // by this process
 
   // Finished packs on their way to the backend. A writer thread hashes,
-  // saves (fsync) and indexes them, so no worker waits for the disk; one
-  // pack may wait while another is written, which bounds the memory.
+  // saves (fsync) and indexes them, so no worker waits for the disk while
+  // the next pack fills; at most one pack is in flight, which bounds memory.
   struct QueuedPack {
     std::string data;
     std::vector<PackEntry> entries;

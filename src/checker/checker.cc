@@ -239,8 +239,9 @@ class Checker {
             pack_error = data.status().message();
             for (const PackEntry& e : info.entries) bad.emplace_back(e.id, name + ": unreadable");
           } else {
-            if (PlainHash(data.value()) != id) {
-              pack_error = "content does not hash to its name (the file was modified or damaged)";
+            auto name_of = PackId(data.value());
+            if (!name_of.ok() || name_of.value() != id) {
+              pack_error = "its header does not hash to its name (the file was modified or damaged)";
             }
             for (const PackEntry& e : info.entries) {
               auto plain = DecodeBlob(repo_.key().encryption, repo_.key().id_mac, e.id,

@@ -41,6 +41,12 @@ std::string PackWriter::Finish(const KeyBytes& key, std::vector<PackEntry>* entr
   return out;
 }
 
+Result<Id> PackId(std::string_view pack) {
+  if (pack.size() < kPackTrailerSize) return Status::Corruption("pack is too short to hold a header");
+  ASSIGN_OR_RETURN(uint32_t len, DecodePackTrailer(pack.substr(pack.size() - kPackTrailerSize), pack.size()));
+  return PlainHash(pack.substr(pack.size() - kPackTrailerSize - len));
+}
+
 std::string EncodePackHeader(const std::vector<PackEntry>& entries) {
   std::string out;
   out.reserve(entries.size() * kPackEntrySize);

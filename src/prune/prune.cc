@@ -147,7 +147,7 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     if (w.empty()) return Status::Ok();
     PackInfo info;
     std::string data = w.Finish(repo.key().encryption, &info.entries);
-    info.id = PlainHash(data);
+    info.id = PackId(data).value();  // our own pack: the trailer fits
     info.size = data.size();
     RETURN_IF_ERROR(repo.backend().Save({FileType::kPack, info.id.Hex()}, data));
     written.push_back(std::move(info));

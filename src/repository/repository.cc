@@ -260,7 +260,9 @@ Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, b
 Status Repository::EnqueuePack(std::string data, std::vector<PackEntry> entries) {
   std::unique_lock<std::mutex> lock(write_mu_);
   if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
-  write_cv_.wait(lock, [&] { return write_queue_.empty() || !write_error_.ok(); });
+  // One pack in flight: this one waits until the previous is on disk, so
+  // memory holds at most the pack being written and the one being filled.
+  write_cv_.wait(lock, [&] { return (write_queue_.empty() && !writer_busy_) || !write_error_.ok(); });
   RETURN_IF_ERROR(write_error_);
   write_queue_.push_back({std::move(data), std::move(entries)});
   write_cv_.notify_all();
@@ -293,7 +295,7 @@ Status Repository::WaitForWriter() {
 
 Status Repository::WritePack(std::string data, std::vector<PackEntry> entries) {
   PackInfo info;
-  info.id = PlainHash(data);
+  info.id = PackId(data).value();  // our own pack: the trailer fits
   const Id pack_id = info.id;
   info.size = data.size();
   info.entries = std::move(entries);

@@ -146,6 +146,15 @@ TEST(Pack, HeaderRoundTripAndDamageIsDetected) {
     EXPECT_EQ(plain.value(), plains[i]);
   }
   EXPECT_TRUE(DecodePackTrailer("\xff\xff\xff\x7f", pack.size()).status().IsCorruption());
+  // The name covers the header (blob ids and lengths), not the blob bytes,
+  // which their AEAD tags protect.
+  const Id name = PackId(pack).value();
+  std::string body_flip = pack, header_flip = pack;
+  body_flip[10] ^= 1;
+  header_flip[header_flip.size() - 10] ^= 1;
+  EXPECT_EQ(PackId(body_flip).value(), name);
+  EXPECT_NE(PackId(header_flip).value(), name);
+  EXPECT_TRUE(PackId("ab").status().IsCorruption());
   EXPECT_TRUE(DecodePackHeader(std::string(kPackEntrySize + 1, '\0'), 100).status().IsCorruption());
 }
 
