@@ -93,9 +93,10 @@ tool_init() {
     borg) borg init -e repokey "$2" ;;
   esac
 }
-tool_create() {  # tool repo src n
+tool_create() {  # tool repo src n corpus
   case $1 in
-    jsnap) echo "$jsnap" -r "$2" create -q "$3" ;;
+    jsnap) if [ "$5" = sqlite ]; then echo "$jsnap" -r "$2" create -q --sqlite "$3/chat.db" "$3";
+           else echo "$jsnap" -r "$2" create -q "$3"; fi ;;
     restic) echo restic -q -r "$2" backup "$3" ;;
     borg) echo borg create --compression zstd,3 "$2::s$4" "$3" ;;
   esac
@@ -119,13 +120,26 @@ for corpus in $corpora; do
   for rep in $(seq 1 "$reps"); do
     src=$(build_corpus "$corpus")
     for tool in jsnap restic borg; do rm -rf "$work/repo-$tool"; tool_init $tool "$work/repo-$tool"; done
-    for tool in jsnap restic borg; do run $tool 1-initial "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 1); done
+    for tool in jsnap restic borg; do run $tool 1-initial "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 1 "$corpus"); done
     for tool in jsnap restic borg; do
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$corpus" "$tool" size "$rep" "$(du -sb "$work/repo-$tool" | cut -f1)" 0 0 >> "$results"
     done
-    for tool in jsnap restic borg; do run $tool 2-nochange "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 2); done
+    for tool in jsnap restic borg; do run $tool 2-nochange "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 2 "$corpus"); done
+    for tool in jsnap restic borg; do
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$corpus" "$tool" size2 "$rep" "$(du -sb "$work/repo-$tool" | cut -f1)" 0 0 >> "$results"
+    done
     mutate "$corpus" "$src"
-    for tool in jsnap restic borg; do run $tool 3-mutated "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 3); done
+    for tool in jsnap restic borg; do run $tool 3-mutated "$rep" "$corpus" $(tool_create $tool "$work/repo-$tool" "$src" 3 "$corpus"); done
+    for tool in jsnap restic borg; do
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$corpus" "$tool" size3 "$rep" "$(du -sb "$work/repo-$tool" | cut -f1)" 0 0 >> "$results"
+    done
+    if [ "$corpus" = sqlite ]; then  # the reference: a full copy by SQLite itself
+      rm -f "$work/backup.db"
+      run sqlite3-backup 3-mutated "$rep" "$corpus" sqlite3 "$src/chat.db" ".backup $work/backup.db"
+      rm -f "$work/backup.db"
+    fi
+    # The plain metadata walk the no-change create is measured against.
+    [ "$corpus" = sqlite ] || run find-walk 2-nochange "$rep" "$corpus" sh -c "find '$src' -printf '%s %T@ %i\n' > /dev/null"
     for tool in jsnap restic borg; do
       tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"
       (cd "$tgt" && run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3))
@@ -153,8 +167,22 @@ for corpus in sorted({k[0] for k in d}):
         if len(med) < 3: continue
         j, r, b = med['jsnap'], med['restic'], med['borg']
         out.write(f"| {step} | {j[0]:.2f} | {r[0]:.2f} | {b[0]:.2f} | {j[0]/r[0]:.2f} | {j[0]/b[0]:.2f} | {j[1]:.1f} | {r[1]:.1f} | {b[1]:.1f} | {j[2]/1024:.0f} | {r[2]/1024:.0f} | {b[2]/1024:.0f} |\n")
-    sizes = {t: statistics.median(x[0] for x in d[(corpus, 'size', t)]) for t in ('jsnap','restic','borg') if d[(corpus, 'size', t)]}
-    if len(sizes) == 3:
-        out.write(f"\nRepository size after the initial create: jsnap {sizes['jsnap']/2**20:.0f} MiB, restic {sizes['restic']/2**20:.0f} MiB, borg {sizes['borg']/2**20:.0f} MiB.\n")
+    def size(step, t):
+        v = d[(corpus, step, t)]
+        return statistics.median(x[0] for x in v) if v else None
+    if all(size('size', t) for t in ('jsnap', 'restic', 'borg')):
+        out.write("\nRepository size after the initial create: " + ", ".join(
+            f"{t} {size('size', t)/2**20:.0f} MiB" for t in ('jsnap', 'restic', 'borg')) + ".\n")
+    if all(size('size3', t) and size('size2', t) for t in ('jsnap', 'restic', 'borg')):
+        added = {t: size('size3', t) - size('size2', t) for t in ('jsnap', 'restic', 'borg')}
+        out.write("\nAdded to the repository by the mutation: " + ", ".join(
+            f"{t} {added[t]/2**20:.1f} MiB" for t in ('jsnap', 'restic', 'borg')) +
+            f" (jsnap/restic {added['jsnap']/max(added['restic'],1):.2f}).\n")
+    for ref, step in (('sqlite3-backup', '3-mutated'), ('find-walk', '2-nochange')):
+        v = d[(corpus, step, ref)]
+        if v:
+            w = statistics.median(x[0] for x in v)
+            j = statistics.median(x[0] for x in d[(corpus, step, 'jsnap')])
+            out.write(f"\n`{ref}` ({step}): {w:.2f} s; jsnap {j:.2f} s is {j/w:.2f}x of it.\n")
 PY
 echo "bench: raw results in $results" >&2
