@@ -3,9 +3,9 @@
 //
 // Structure (always): every pack the index names exists with the recorded
 // size, and its header (read from the pack) matches the index; every tree
-// and chunk of every snapshot is in the index and in a sound pack. With
-// read_data (or a subset), whole packs are read: the pack must hash to its
-// name, and every blob must decrypt, decompress and hash to its id.
+// and chunk of every snapshot is in the index and in a sound pack; a pack's
+// header must hash to its name. With read_data (or a subset), whole packs
+// are read: every blob must decrypt, decompress and hash to its id.
 // Problems are attributed to snapshots and files; blobs nothing refers to
 // are counted apart (prune reclaims them), never as live.
 //

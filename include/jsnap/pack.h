@@ -47,8 +47,8 @@ class PackWriter {
   size_t size() const { return data_.size(); }
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  // Appends header and trailer; returns the pack's bytes (its id is their
-  // PlainHash, left to the caller: hashing 16 MiB need not hold any lock).
+  // Appends header and trailer; returns the pack's bytes (its name is
+  // PackId() of them, left to the caller, outside any lock).
   // The writer is empty again afterwards.
   std::string Finish(const KeyBytes& key, std::vector<PackEntry>* entries);
 

@@ -28,6 +28,8 @@ struct PruneOptions {
   double max_unused_percent = 5;       // repack a pack when more of it is unused
   uint64_t max_repack_bytes = UINT64_MAX;  // bounds the work and scratch space
   bool dry_run = false;
+  // Snapshots to treat as already forgotten (forget --dry-run --prune).
+  std::set<Id> ignore_snapshots;
   std::function<void(const std::string&)> progress;
 };
 
@@ -49,14 +51,15 @@ struct RepairOptions {
 
 struct RepairedSnapshot {
   Id original;
-  Id repaired;  // zero in a dry run
+  Id repaired;  // zero in a dry run, unless an earlier repair made it
   std::vector<std::string> damaged_paths;
 };
 
 // Rewrites each snapshot that refers to a blob in `bad`: a file missing
-// chunks keeps the chunks that exist and is renamed "<name>.damaged"; a
-// directory whose tree is lost becomes an empty "<name>.damaged". The new
-// snapshot is tagged "repaired".
+// chunks keeps the chunks that exist and is renamed "<name>.damaged" (or
+// "<name>.damaged-2", ... when taken); a directory whose tree is lost becomes
+// an empty "<name>.damaged". The new snapshot is tagged "repaired". Once done
+// (not a dry run), the repository's lost-packs marker is cleared.
 Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, const std::set<Id>& bad,
                                                       const RepairOptions& opts);
 

@@ -7,9 +7,9 @@
 // a pack is durable before the index names it; every pack (data and tree)
 // is durable before the snapshot that refers to it is saved. A tree pack
 // may reach disk before the data packs of its chunks; nothing refers to it
-// until the snapshot exists, and a later create re-stores any chunk it does
-// not find in the index. An interrupted writer leaves at most unreferenced
-// packs.
+// until the snapshot exists, and a later create stores every chunk it reads
+// that the index lacks (a tree found in the index is not trusted for the
+// files below it). An interrupted writer leaves at most unreferenced packs.
 //
 // Thread-safety: SaveBlob, LoadBlob, HasBlob and the tree functions may be
 // called from many threads at once; the rest from one thread.
@@ -107,8 +107,9 @@ class Repository {
   // that refers to the blobs saved so far.
   Status Flush();
   // After a failed write operation that saved no snapshot: deletes the
-  // packs this process wrote (nothing can refer to them, since writers hold
-  // the exclusive lock), so a failure (a full disk) gives its space back.
+  // packs this process wrote (nothing can refer to them: the append lock
+  // admits one writer, and no snapshot of this process names them), so a
+  // failure (a full disk) gives its space back.
   // Best effort: whatever cannot be removed is an unreferenced pack for prune.
   void DiscardWrittenPacks();
 
@@ -124,6 +125,8 @@ class Repository {
   // "latest", a full id, or a unique prefix of one.
   Result<SnapshotEntry> FindSnapshot(const std::string& ref);
   Status RemoveSnapshot(const Id& id);
+  // Reads a snapshot file and checks it: hash, authentication, record.
+  Status VerifySnapshotFile(const Id& id);
 
   // --- keys ------------------------------------------------------------------
   Result<std::vector<KeyInfo>> ListKeys();
@@ -134,16 +137,21 @@ class Repository {
   // --- index -----------------------------------------------------------------
   // Deletes the index and rebuilds it from pack headers and snapshot files.
   Status RebuildIndex();
-  // True when opening found packs missing that the index named: snapshots
-  // may then refer to lost data, and a create must not reuse a parent's
-  // chunk lists without checking each chunk still exists.
+  // True once an index sync found packs missing that the index named, until
+  // `repair snapshots` has run: snapshots may refer to lost data, and a
+  // create must not reuse a parent's chunk lists without checking that each
+  // chunk still exists. Kept in the file `packs-lost` in the repository.
   bool packs_lost() const { return packs_lost_; }
+  Status ClearPacksLost();
   std::string IndexPath() const;
 
  private:
   Repository() = default;
   Status OpenIndex(bool writable);
   Status SyncIndex();
+  Status MarkPacksLost();
+  // Marks packs lost when the open index names packs that are gone.
+  Status NoteLostPacks();
   Status IndexPackFromBackend(const Id& pack, uint64_t size);
   Status WritePack(std::string data, std::vector<PackEntry> entries);
   // Hands a finished pack to the writer thread; waits while one is queued.

@@ -485,14 +485,7 @@ class Archiver {
       if (!ok && OnlyStreams(child)) {
         // A directory that exists only in the snapshot, to hold a stream
         // stored at an absolute name (--stdin-name /backups/db.sql).
-        Node node;
-        node.name = name;
-        node.type = NodeType::kDir;
-        node.mode = 0755;
-        node.uid = ::geteuid();
-        node.gid = ::getegid();
-        node.user = CurrentUser();
-        node.mtime_ns = node.ctime_ns = opts_.time_ns;
+        Node node = ProcessOwnedNode(name, NodeType::kDir, 0755);
         ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, nullptr));
         Slot s;
         s.ready = std::move(node);
@@ -599,15 +592,22 @@ class Archiver {
     return Status::Ok();
   }
 
-  Result<Node> ArchiveStream(const StreamSource& s, const std::string& name) {
+  // A node with no file behind it (a stream, or a directory holding one):
+  // owned by this process, dated at the snapshot's time.
+  Node ProcessOwnedNode(const std::string& name, NodeType type, uint32_t mode) const {
     Node node;
     node.name = name;
-    node.type = NodeType::kFile;
-    node.mode = 0600;
+    node.type = type;
+    node.mode = mode;
     node.uid = ::geteuid();
     node.gid = ::getegid();
     node.user = CurrentUser();
     node.mtime_ns = node.ctime_ns = opts_.time_ns;
+    return node;
+  }
+
+  Result<Node> ArchiveStream(const StreamSource& s, const std::string& name) {
+    Node node = ProcessOwnedNode(name, NodeType::kFile, 0600);
     stats_.files_new++;
     RETURN_IF_ERROR(ChunkStream(s.read, &node));
     stats_.total_bytes += node.size;

@@ -11,6 +11,7 @@
 #include "jsnap/file_util.h"
 #include "jsnap/record.h"
 #include "jsnap/restorer.h"
+#include "jsnap/system.h"
 #include "jsnap/thread_pool.h"
 
 namespace jsnap {
@@ -60,11 +61,6 @@ class VerifyState {
   std::map<Id, int64_t> times_;
 };
 
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 class Checker {
  public:
@@ -103,7 +99,8 @@ class Checker {
       if (!indexed_.count(id)) {
         report_.warnings.push_back("pack " + id.Hex() +
                                    " is not in the index (written by a create that is running or "
-                                   "was interrupted; prune removes it when unused)");
+                                   "was interrupted; the next create or prune indexes it, or "
+                                   "reports it if it cannot be read)");
       }
     }
     for (const auto& [id, info] : indexed_) {
@@ -137,6 +134,9 @@ class Checker {
     ASSIGN_OR_RETURN(std::string trailer, repo_.backend().Load(h, info.size - std::min<uint64_t>(info.size, 4), 4));
     ASSIGN_OR_RETURN(uint32_t len, DecodePackTrailer(trailer, info.size));
     ASSIGN_OR_RETURN(std::string sealed, repo_.backend().Load(h, info.size - 4 - len, len));
+    if (PlainHash(sealed + trailer) != info.id) {
+      return Status::Corruption("its header does not hash to its name (the file was modified or damaged)");
+    }
     auto plain = Open(repo_.key().encryption, sealed);
     if (!plain.ok()) return plain.status().WithContext("header");
     ASSIGN_OR_RETURN(std::vector<PackEntry> entries, DecodePackHeader(plain.value(), info.size - 4 - len));
@@ -157,6 +157,15 @@ class Checker {
     ASSIGN_OR_RETURN(snapshots_, repo_.ListSnapshots(&unreadable));
     for (const std::string& u : unreadable) {
       problems_[u] = {u.substr(0, u.find(':')), u, {"that snapshot (it cannot be listed or restored)"}};
+    }
+    // Listings may serve a record from the index: the file itself must be
+    // sound too (the index is only a cache of it).
+    for (const SnapshotEntry& e : snapshots_) {
+      Status st = repo_.VerifySnapshotFile(e.id);
+      if (!st.ok()) {
+        problems_["snapshot " + e.id.Hex()] = {"snapshot " + e.id.Hex(), st.message(),
+                                               {"snapshot " + e.id.Short() + ": its file (the record survives only in the index)"}};
+      }
     }
     report_.snapshots = snapshots_.size();
     for (const SnapshotEntry& e : snapshots_) RETURN_IF_ERROR(Mark(e.snapshot.tree, true));
@@ -360,14 +369,11 @@ Status CheckOptions::ParseSubset(const std::string& text) {
     subset_group = std::make_pair(k, m);
     return Status::Ok();
   }
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit = end;
-  const double mult = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0
-                      : unit == "G" ? 1073741824.0 : unit == "T" ? 1099511627776.0 : -1;
-  if (mult < 0 || v <= 0) {
+  auto size = ParseSize(text);
+  if (!size.ok() || size.value() == 0) {
     return Status::InvalidArgument("--read-data-subset " + text + ": give N%, K/M, or a size like 500M or 2G");
   }
-  subset_bytes = static_cast<uint64_t>(v * mult);
+  subset_bytes = size.value();
   return Status::Ok();
 }
 

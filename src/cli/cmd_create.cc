@@ -71,9 +71,7 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::stri
     if (!t.ok()) return Fail(t.status());
     a.time_ns = t.value();
   } else {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    a.time_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    a.time_ns = NowNs();
   }
   a.one_file_system = o.one_file_system;
   a.dry_run = o.dry_run;
@@ -150,12 +148,15 @@ void RegisterCreate(CLI::App& app, GlobalOptions& g, int* exit_code) {
   auto* cmd = app.add_subcommand("create", "Take a snapshot of files and folders");
   auto o = std::make_shared<CreateOpts>();
   cmd->add_option("paths", o->paths, "Files and folders to back up (stored with absolute paths)");
-  cmd->add_option("--tag", o->tags, "Tag the snapshot (repeatable)");
+  cmd->add_option("--tag", o->tags, "Tag the snapshot (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
   cmd->add_option("--host", o->host, "Hostname to record (default: this machine's)");
   cmd->add_option("--time", o->time, "Snapshot time \"YYYY-MM-DD HH:MM:SS\" (default: now)");
   cmd->add_option("-e,--exclude", o->excludes,
-                  "Leave out paths matching a gitignore-style pattern (repeatable)");
-  cmd->add_option("--exclude-file", o->exclude_files, "Read exclude patterns from a file");
+                  "Leave out paths matching a gitignore-style pattern (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
+  cmd->add_option("--exclude-file", o->exclude_files, "Read exclude patterns from a file")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
   cmd->add_flag("-x,--one-file-system", o->one_file_system, "Do not cross file system boundaries");
   cmd->add_flag("-n,--dry-run", o->dry_run, "Do everything but write to the repository");
   cmd->add_flag("--force", o->force, "Read every file, even those unchanged since the parent snapshot");
@@ -164,7 +165,8 @@ void RegisterCreate(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("--threads", o->threads, "Worker threads (default: one per core)");
   cmd->add_option("--sqlite", o->sqlite,
                   "A live SQLite database to snapshot consistently through SQLite (repeatable); "
-                  "its -wal/-shm/-journal files are not stored");
+                  "its -wal/-shm/-journal files are not stored")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
   cmd->add_option("--sqlite-timeout", o->sqlite_timeout,
                   "How long to wait for a database locked by a writer (default 60s)");
   cmd->add_flag("--verify-sqlite", o->verify_sqlite,

@@ -1,6 +1,7 @@
 #include "commands.h"
 #include "jsnap/prune.h"
 #include "jsnap/retention.h"
+#include "jsnap/system.h"
 
 namespace jsnap::cli {
 
@@ -9,7 +10,7 @@ namespace {
 struct ForgetOpts {
   std::vector<std::string> ids;
   int last = 0, hourly = 0, daily = 0, weekly = 0, monthly = 0, yearly = 0;
-  std::string within;
+  std::string within, within_hourly, within_daily, within_weekly, within_monthly, within_yearly;
   std::vector<std::string> tags;
   std::string group_by = "host,paths";
   bool dry_run = false;
@@ -28,11 +29,6 @@ std::vector<std::string> SplitComma(const std::string& s) {
   }
 }
 
-int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 int RunForget(GlobalOptions& g, const ForgetOpts& o) {
   RetentionPolicy policy;
@@ -42,10 +38,19 @@ int RunForget(GlobalOptions& g, const ForgetOpts& o) {
   policy.weekly = o.weekly;
   policy.monthly = o.monthly;
   policy.yearly = o.yearly;
-  if (!o.within.empty()) {
-    auto d = CalendarDuration::Parse(o.within);
-    if (!d.ok()) return Fail(d.status().WithContext("--keep-within"));
-    policy.within = d.value();
+  const std::pair<const std::string*, CalendarDuration*> durations[] = {
+      {&o.within, &policy.within},
+      {&o.within_hourly, &policy.within_hourly},
+      {&o.within_daily, &policy.within_daily},
+      {&o.within_weekly, &policy.within_weekly},
+      {&o.within_monthly, &policy.within_monthly},
+      {&o.within_yearly, &policy.within_yearly},
+  };
+  for (const auto& [text, field] : durations) {
+    if (text->empty()) continue;
+    auto d = CalendarDuration::Parse(*text);
+    if (!d.ok()) return Fail(d.status().WithContext("--keep-within*"));
+    *field = d.value();
   }
   for (const auto& t : o.tags) policy.tags.push_back(SplitComma(t));
   auto group_by = GroupBy::Parse(o.group_by);
@@ -111,6 +116,7 @@ int RunForget(GlobalOptions& g, const ForgetOpts& o) {
   if (o.prune) {
     PruneOptions p;
     p.dry_run = o.dry_run;
+    if (o.dry_run) p.ignore_snapshots.insert(remove.begin(), remove.end());  // as if forgotten
     p.max_unused_percent = o.max_unused;
     auto report = Prune(r, p);
     if (!report.ok()) return Fail(report.status());
@@ -138,7 +144,13 @@ void RegisterForget(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("--keep-yearly", o->yearly, "... of each of the last N years");
   cmd->add_option("--keep-within", o->within,
                   "Keep every snapshot newer than the newest minus this (e.g. 7d, 1y2m, 12h)");
-  cmd->add_option("--keep-tag", o->tags, "Keep snapshots with these tags (comma: all of them; repeatable)");
+  cmd->add_option("--keep-within-hourly", o->within_hourly, "Keep hourly snapshots newer than the newest minus this");
+  cmd->add_option("--keep-within-daily", o->within_daily, "... daily snapshots within the duration");
+  cmd->add_option("--keep-within-weekly", o->within_weekly, "... weekly snapshots within the duration");
+  cmd->add_option("--keep-within-monthly", o->within_monthly, "... monthly snapshots within the duration");
+  cmd->add_option("--keep-within-yearly", o->within_yearly, "... yearly snapshots within the duration");
+  cmd->add_option("--keep-tag", o->tags, "Keep snapshots with these tags (comma: all of them; repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--group-by", o->group_by, "Apply the policy per group of host,paths,tags (default host,paths)");
   cmd->add_flag("-n,--dry-run", o->dry_run, "Show what would be removed; remove nothing");
   cmd->add_flag("--prune", o->prune, "Run prune afterwards");

@@ -1,5 +1,6 @@
 #include "commands.h"
 #include "jsnap/prune.h"
+#include "jsnap/system.h"
 
 namespace jsnap::cli {
 
@@ -22,15 +23,9 @@ void RegisterPrune(CLI::App& app, GlobalOptions& g, int* exit_code) {
     p.max_unused_percent = o->max_unused;
     p.dry_run = o->dry_run;
     if (!o->max_repack.empty()) {
-      char* end = nullptr;
-      double v = std::strtod(o->max_repack.c_str(), &end);
-      const std::string unit = end;
-      const double mult = unit.empty() ? 1 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0
-                          : unit == "G" ? 1073741824.0 : unit == "T" ? 1099511627776.0 : -1;
-      if (mult < 0 || v < 0) {
-        return void(*exit_code = Fail(Status::InvalidArgument("--max-repack-size: give a size like 500M or 2G")));
-      }
-      p.max_repack_bytes = static_cast<uint64_t>(v * mult);
+      auto size = ParseSize(o->max_repack);
+      if (!size.ok()) return void(*exit_code = Fail(size.status().WithContext("--max-repack-size")));
+      p.max_repack_bytes = size.value();
     }
     auto repo = OpenRepo(g, LockMode::kExclusive, true, "prune");
     if (!repo.ok()) return void(*exit_code = Fail(repo.status()));

@@ -19,8 +19,10 @@ void RegisterRestore(CLI::App& app, GlobalOptions& g, int* exit_code) {
   cmd->add_option("snapshot", o->snapshot, "Snapshot id, unique prefix, or 'latest'")->required();
   cmd->add_option("-t,--target", o->target, "Folder to restore into (created if missing)")->required();
   cmd->add_option("-i,--include", o->includes,
-                  "Restore only paths matching this pattern, and what is below them (repeatable)");
-  cmd->add_option("-e,--exclude", o->excludes, "Leave out paths matching this pattern (repeatable)");
+                  "Restore only paths matching this pattern, and what is below them (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
+  cmd->add_option("-e,--exclude", o->excludes, "Leave out paths matching this pattern (repeatable)")
+      ->allow_extra_args(false);  // one value per occurrence: repeat the option for more
   cmd->add_flag("--overwrite", o->overwrite, "Replace files that already exist in the target");
   cmd->add_flag("--force", o->force,
                 "With --overwrite: replace SQLite databases even while another process holds locks on them");

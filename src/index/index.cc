@@ -13,6 +13,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <set>
 
 #include "jsnap/record.h"
@@ -311,8 +312,14 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
   // opening them all now keeps them readable for the reader's lifetime.
   if (read_only) o.max_open_files = -1;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw)
-                                : rocksdb::DB::Open(o, path, &raw);
+  rocksdb::Status s;
+  // A reader opening beside a writer can catch the writer between writing
+  // a new manifest and deleting old files; that resolves within moments.
+  for (int attempt = 0;; ++attempt) {
+    s = read_only ? rocksdb::DB::OpenForReadOnly(o, path, &raw) : rocksdb::DB::Open(o, path, &raw);
+    if (s.ok() || !read_only || attempt == 20 || !(s.IsIOError() || s.IsNotFound() || s.IsCorruption())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   RETURN_IF_ERROR(FromRocks(s, "open " + path));
   if (!read_only) ::chmod(path.c_str(), 0700);  // like the rest of the repository
   return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw)));

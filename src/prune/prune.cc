@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <unordered_set>
 
 #include "jsnap/file_util.h"
@@ -68,8 +69,17 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
 
   say("marking what the snapshots use");
   std::unordered_set<Id, IdHash> used;
-  ASSIGN_OR_RETURN(std::vector<SnapshotEntry> snaps, repo.ListSnapshots());
-  for (const SnapshotEntry& e : snaps) RETURN_IF_ERROR(MarkUsed(repo, e.snapshot.tree, &used));
+  std::vector<std::string> unreadable;
+  ASSIGN_OR_RETURN(std::vector<SnapshotEntry> snaps, repo.ListSnapshots(&unreadable));
+  if (!unreadable.empty()) {
+    // Its data would look unused and be deleted: refuse, as restic does.
+    return Status::Corruption("cannot prune while a snapshot file is unreadable (" + unreadable[0] +
+                              "); run 'jsnap check', and remove or repair it first");
+  }
+  for (const SnapshotEntry& e : snaps) {
+    if (opts.ignore_snapshots.count(e.id)) continue;
+    RETURN_IF_ERROR(MarkUsed(repo, e.snapshot.tree, &used));
+  }
 
   // Plan by pack. A blob is live in the one pack the index points to.
   std::vector<PackPlan> packs;
@@ -104,18 +114,19 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
       remove.push_back(&p);
       continue;
     }
-    const uint64_t unused = p.info.size - p.live_bytes;
-    if (unused * 100.0 > opts.max_unused_percent * p.info.size) repack.push_back(&p);
+    // Unused means blobs nothing needs; the header is the pack's own cost.
+    const uint64_t unused = p.body_bytes - p.live_bytes;
+    if (unused > 0 && unused * 100.0 > opts.max_unused_percent * p.body_bytes) repack.push_back(&p);
     else report.unused_bytes_kept += unused;
   }
   std::sort(repack.begin(), repack.end(), [](const PackPlan* a, const PackPlan* b) {
-    return a->info.size - a->live_bytes > b->info.size - b->live_bytes;
+    return a->body_bytes - a->live_bytes > b->body_bytes - b->live_bytes;
   });
   uint64_t repack_bytes = 0;
   std::vector<PackPlan*> chosen;
   for (PackPlan* p : repack) {
     if (repack_bytes + p->live_bytes > opts.max_repack_bytes) {
-      report.unused_bytes_kept += p->info.size - p->live_bytes;
+      report.unused_bytes_kept += p->body_bytes - p->live_bytes;
       continue;
     }
     repack_bytes += p->live_bytes;
@@ -129,7 +140,7 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   for (PackPlan* p : chosen) {
     report.packs_repacked++;
     report.blobs_removed += p->info.entries.size() - p->live.size();
-    report.bytes_freed += p->info.size - p->live_bytes;
+    report.bytes_freed += p->body_bytes - p->live_bytes;
   }
   if (opts.dry_run) {
     report.packs_after = report.packs_before - report.packs_deleted - report.packs_repacked;
@@ -217,6 +228,8 @@ class SnapshotRepairer {
   Result<Id> Rewrite(const Id& id, const std::string& path) {
     if (auto it = done_.find(id); it != done_.end()) return it->second;
     ASSIGN_OR_RETURN(Tree tree, repo_.LoadTree(id));
+    names_.clear();
+    for (const Node& n : tree.nodes) names_.insert(n.name);
     bool changed = false;
     for (Node& n : tree.nodes) {
       const std::string child = path + "/" + n.name;
@@ -227,7 +240,9 @@ class SnapshotRepairer {
           changed = true;
           continue;
         }
+        std::set<std::string> mine = names_;  // the recursion uses names_ too
         ASSIGN_OR_RETURN(Id sub, Rewrite(n.subtree, child));
+        names_ = std::move(mine);
         changed |= sub != n.subtree;
         n.subtree = sub;
         continue;
@@ -260,7 +275,10 @@ class SnapshotRepairer {
 
  private:
   void Damaged(Node* n, const std::string& path) {
-    n->name += ".damaged";
+    std::string name = n->name + ".damaged";
+    for (int i = 2; names_.count(name); ++i) name = n->name + ".damaged-" + std::to_string(i);
+    names_.insert(name);
+    n->name = name;
     damaged_.push_back(path);
   }
   Result<Id> Save(Tree tree) {
@@ -275,6 +293,7 @@ class SnapshotRepairer {
   bool dry_run_;
   std::map<Id, Id> done_;
   std::vector<std::string> damaged_;
+  std::set<std::string> names_;  // of the tree being rewritten
 };
 
 }  // namespace
@@ -317,6 +336,7 @@ Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, const st
     if (!opts.dry_run && opts.forget_originals) RETURN_IF_ERROR(repo.RemoveSnapshot(e.id));
     out.push_back(std::move(rs));
   }
+  if (!opts.dry_run) RETURN_IF_ERROR(repo.ClearPacksLost());
   return out;
 }
 

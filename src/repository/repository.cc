@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "jsnap/file_util.h"
 #include "keys.h"
@@ -86,7 +87,18 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path,
   }
   repo->chunker_ = Chunker(repo->config_.chunker, repo->key_.chunker_seed);
   ASSIGN_OR_RETURN(repo->lock_, RepoLock::Acquire(path, opts.lock, opts.wait_lock, opts.description));
+  repo->packs_lost_ = PathExists(JoinPath(path, "packs-lost"));
   if (opts.rebuild_index) {
+    // A rebuild forgets which packs the old index knew: note first whether
+    // any of them is gone, so later creates know data was lost.
+    if (PathExists(JoinPath(repo->IndexPath(), "CURRENT"))) {
+      auto old = Index::Open(repo->IndexPath(), repo->key_.index, /*read_only=*/true);
+      if (old.ok()) {
+        repo->index_ = std::move(old).value();
+        RETURN_IF_ERROR(repo->NoteLostPacks());
+        repo->index_.reset();
+      }
+    }
     RETURN_IF_ERROR(repo->RebuildIndex());
   } else {
     RETURN_IF_ERROR(repo->OpenIndex(opts.writable));
@@ -145,7 +157,7 @@ Status Repository::SyncIndex() {
     if (on_disk.erase(p.id) == 0) vanished.push_back(p.id);
   }));
   if (!vanished.empty()) {
-    packs_lost_ = true;
+    RETURN_IF_ERROR(MarkPacksLost());
     for (const Id& id : vanished) {
       std::fprintf(stderr,
                    "jsnap: warning: pack %s is in the index but missing from the repository; "
@@ -210,6 +222,30 @@ Status Repository::RebuildIndex() {
   RETURN_IF_ERROR(DestroyIndex(IndexPath()));
   ASSIGN_OR_RETURN(index_, Index::Open(IndexPath(), key_.index, /*read_only=*/false));
   return SyncIndex();
+}
+
+Status Repository::MarkPacksLost() {
+  packs_lost_ = true;
+  return WriteFileAtomic(JoinPath(root_, "packs-lost"), "", 0600);
+}
+
+Status Repository::NoteLostPacks() {
+  std::set<Id> on_disk;
+  RETURN_IF_ERROR(backend_->List(FileType::kPack, [&](const std::string& name, uint64_t) {
+    auto id = Id::FromHex(name);
+    if (id.ok()) on_disk.insert(id.value());
+  }));
+  bool lost = false;
+  RETURN_IF_ERROR(index_->ForEachPack([&](const PackInfo& p) { lost |= !on_disk.count(p.id); }));
+  return lost ? MarkPacksLost() : Status::Ok();
+}
+
+Status Repository::ClearPacksLost() {
+  packs_lost_ = false;
+  if (::unlink(JoinPath(root_, "packs-lost").c_str()) != 0 && errno != ENOENT) {
+    return Status::FromErrno(errno, "remove " + JoinPath(root_, "packs-lost"));
+  }
+  return FsyncDir(root_);
 }
 
 // --- blobs -------------------------------------------------------------------
@@ -469,6 +505,11 @@ Result<SnapshotEntry> Repository::FindSnapshot(const std::string& ref) {
     return Status::NotFound("no snapshot '" + ref + "' (list them with 'jsnap snapshots')");
   }
   return *found;
+}
+
+Status Repository::VerifySnapshotFile(const Id& id) {
+  ASSIGN_OR_RETURN(std::string record, LoadSnapshotRecord(id));
+  return DecodeSnapshot(record).status().WithContext("snapshot " + id.Hex());
 }
 
 Status Repository::RemoveSnapshot(const Id& id) {

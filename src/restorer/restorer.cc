@@ -97,9 +97,9 @@ class Restorer {
     root.reset();
     pool_.Wait();
     if (st.ok()) st = CreateDeferredLinks();
-    deferred_links_.clear();  // drops the last directory references
+    // Dropping the last directory references applies their metadata.
+    deferred_links_.clear();
     hardlinks_.clear();
-    pool_.Wait();
     RETURN_IF_ERROR(st);
     std::lock_guard<std::mutex> lock(mu_);
     RETURN_IF_ERROR(first_error_);

@@ -275,12 +275,16 @@ TEST_F(LifecycleTest, CreatePruneAndRestoreConcurrentlyInALoop) {
       ASSERT_EQ(J({"forget", snaps[0]["id"], "--wait-lock", "60s"}).exit_code, 0);
     }
     const std::string target = dir_ / ("concurrent-restore-" + std::to_string(round));
+    const std::string errs[] = {dir_ / "create.err", dir_ / "prune.err", dir_ / "restore.err"};
     std::vector<int> pids = {
-        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "create", src, "--wait-lock", "60s"}),
-        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "prune", "--max-unused", "0", "--wait-lock", "60s"}),
-        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "restore", "latest", "--target", target, "--wait-lock", "60s"}),
+        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "create", src, "--wait-lock", "60s"}, errs[0]),
+        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "prune", "--max-unused", "0", "--wait-lock", "60s"}, errs[1]),
+        Spawn({JsnapBinary(), "-r", repo_, "-p", pw_, "restore", "latest", "--target", target, "--wait-lock", "60s"},
+              errs[2]),
     };
-    for (int pid : pids) EXPECT_EQ(WaitFor(pid), 0) << "round " << round;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      EXPECT_EQ(WaitFor(pids[i]), 0) << "round " << round << ": " << ReadFile(errs[i]);
+    }
   }
   CheckJson({"--read-data"}, 0);
   EXPECT_EQ(DiffTrees(DescribeTree(src), DescribeTree(Restore("latest", src))), "");
@@ -381,6 +385,78 @@ TEST_F(PruneSmallDiskTest, FullDiskDuringPruneLeavesACheckedRepository) {
   EXPECT_LT(DataBytes(repo_) * 10, before * 6) << "about half of the data was garbage";
   CheckJson({"--read-data"}, 0);
   EXPECT_EQ(DiffTrees(kept, DescribeTree(Restore("latest", src))), "");
+}
+
+}  // namespace
+}  // namespace jsnap::test
+
+namespace jsnap::test {
+namespace {
+
+// After a pack is lost, creates must not reuse the lost chunks of unchanged
+// files from their parent, even when another command rebuilt the index first.
+TEST_F(LifecycleTest, CreatesAfterALostPackReadUnchangedFilesAgain) {
+  const std::string pack = DataPackOfB(TwoSnapshots());
+  ASSERT_EQ(::unlink(PackPath(repo_, pack).c_str()), 0);
+  ASSERT_EQ(J({"repair", "index"}).exit_code, 0);
+  auto s = Create({src_});
+  EXPECT_GE(s["files_changed"].get<int>() + s["files_new"].get<int>(), 1) << s.dump();
+  const std::string restored = Restore("latest", src_);
+  EXPECT_EQ(ReadFile(restored + "/b"), RandomBytes(300000, 2));
+  // repair snapshots clears the marker once the damage is rewritten.
+  ASSERT_EQ(J({"repair", "snapshots", "--forget"}).exit_code, 0);
+  EXPECT_FALSE(PathExistsHere(repo_ + "/packs-lost"));
+  CheckJson({"--read-data"}, 0);
+}
+
+TEST_F(LifecycleTest, PruneRefusesWhileASnapshotFileIsUnreadable) {
+  TwoSnapshots();
+  const std::string file = repo_ + "/snapshots/" + a_;
+  ::chmod(file.c_str(), 0600);
+  WriteFile(file, "garbage");
+  CheckJson({}, 1);  // check reads every snapshot file, whatever the index holds
+  // Rebuilt, the index no longer has the record: prune must not take the
+  // snapshot's data for unused.
+  ASSERT_EQ(J({"repair", "index"}).exit_code, 0);
+  auto r = J({"prune"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("unreadable"), std::string::npos) << r.err;
+  auto report = CheckJson({}, 1);
+  EXPECT_FALSE(report["errors"].empty());
+}
+
+TEST_F(LifecycleTest, RepairPicksAFreeNameForADamagedFile) {
+  src_ = dir_ / "src";
+  ::mkdir(src_.c_str(), 0755);
+  WriteFile(src_ + "/b.damaged", "an unrelated file that happens to have this name");
+  Create({src_});  // its own pack, which survives
+  const auto before = Packs(repo_);
+  WriteFile(src_ + "/b", RandomBytes(300000, 2));
+  Create({src_});
+  std::string biggest;
+  uint64_t size = 0;
+  for (const auto& p : Packs(repo_)) {
+    struct stat st;
+    ::stat(PackPath(repo_, p).c_str(), &st);
+    if (!before.count(p) && static_cast<uint64_t>(st.st_size) > size) biggest = p, size = st.st_size;
+  }
+  ASSERT_EQ(::unlink(PackPath(repo_, biggest).c_str()), 0);
+  auto repair = J({"repair", "snapshots", "--forget", "--json"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  const std::string restored = Restore("latest", src_);
+  EXPECT_EQ(ReadFile(restored + "/b.damaged"), "an unrelated file that happens to have this name");
+  EXPECT_TRUE(PathExistsHere(restored + "/b.damaged-2"));
+}
+
+TEST_F(LifecycleTest, MaxUnusedZeroDoesNotRewriteFullyUsedPacks) {
+  TwoSnapshots();
+  const auto before = Packs(repo_);
+  auto r = J({"prune", "--max-unused", "0", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["packs_repacked"], 0) << j.dump();
+  EXPECT_EQ(j["packs_deleted"], 0) << j.dump();
+  EXPECT_EQ(Packs(repo_), before);
 }
 
 }  // namespace

@@ -145,10 +145,13 @@ TEST_F(SqliteTest, DatabaseInsideABackedUpFolderIsImagedNotCopied) {
   const int writer = Spawn({Writer(), db, "wal", "run", "2"});
   ::usleep(500000);
   ASSERT_TRUE(PathExists(db + "-wal"));
-  Create({svc, "--sqlite", db});
+  Create({"--sqlite", db, svc, "--tag", "a", "--tag", "b"});  // options take one value each
   EXPECT_EQ(WaitFor(writer), 0);
   auto ls = J({"ls", "latest", svc});
   EXPECT_NE(ls.out.find(db + "\n"), std::string::npos) << ls.out;
+  auto snap = nlohmann::json::parse(J({"snapshots", "--json"}).out)[0];
+  EXPECT_EQ(snap["tags"], nlohmann::json::array({"a", "b"}));
+  EXPECT_EQ(snap["paths"], nlohmann::json::array({svc, db}));
   EXPECT_EQ(ls.out.find("state.db-wal"), std::string::npos) << ls.out;
   EXPECT_EQ(ls.out.find("state.db-shm"), std::string::npos) << ls.out;
   auto v = RunCommand({Writer(), Restore("latest", svc) + "/state.db", "verify"});

@@ -104,13 +104,13 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
 
 std::string JsnapBinary() { return JSNAP_BINARY; }
 
-int Spawn(const std::vector<std::string>& argv) {
+int Spawn(const std::vector<std::string>& argv, const std::string& err_path) {
   pid_t pid = ::fork();
   if (pid == 0) {
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(null, 1);
-    ::dup2(null, 2);
+    ::dup2(err_path.empty() ? null : ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), 2);
     ::setsid();
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));

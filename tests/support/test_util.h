@@ -41,8 +41,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::vector
 CommandResult Jsnap(const std::string& repo, const std::string& password_file,
                     std::vector<std::string> args);
 std::string JsnapBinary();
-// Starts a command in the background (output discarded); returns its pid.
-int Spawn(const std::vector<std::string>& argv);
+// Starts a command in the background; returns its pid. Output is
+// discarded, or standard error goes to `err_path` when given.
+int Spawn(const std::vector<std::string>& argv, const std::string& err_path = "");
 // Waits for a spawned process; returns its exit code or 128+signal.
 int WaitFor(int pid);
 
