@@ -44,6 +44,10 @@ struct SqliteInfo {
   std::string journal_mode;
   Id schema_fingerprint;
   int64_t user_version = 0;
+  // BLAKE2b-256 of the stat data (size, mtime, ctime, inode) of the
+  // database file and its -wal and -journal: equal in the next create means
+  // no transaction committed since, so the image can be reused unread.
+  Id source_state;
   bool operator==(const SqliteInfo&) const = default;
 };
 

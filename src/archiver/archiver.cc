@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "jsnap/file_util.h"
 #include "jsnap/node_reader.h"
@@ -179,6 +180,7 @@ class Archiver {
     return id;
   }
 
+  static constexpr size_t kPagesPerTask = 16;
   static size_t Threads(const ArchiveOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
 
   // The chunks of one file, stored by the chunk workers in any order; each
@@ -191,23 +193,39 @@ class Archiver {
     Status error;
   };
 
-  Status SubmitChunk(const std::shared_ptr<PendingChunks>& p, uint64_t index, std::string data) {
+  // Stores a batch of chunks (index, bytes) on a chunk worker. Small chunks
+  // (database pages) go in batches so that task overhead stays small.
+  using ChunkBatch = std::vector<std::pair<uint64_t, std::string>>;
+  Status SubmitChunks(const std::shared_ptr<PendingChunks>& p, ChunkBatch batch) {
+    if (batch.empty()) return Status::Ok();
     {
       std::lock_guard<std::mutex> lock(p->mu);
       RETURN_IF_ERROR(p->error);
-      if (p->ids.size() <= index) p->ids.resize(index + 1);
+      for (const auto& [index, data] : batch) {
+        if (p->ids.size() <= index) p->ids.resize(index + 1);
+      }
       ++p->outstanding;
     }
     // Blocks while the chunk queue is full: that bounds the memory in flight.
-    chunk_pool_.Submit([this, p, index, data = std::move(data)] {
-      Id id;
-      Status st = Store(BlobType::kData, data, &id);
+    chunk_pool_.Submit([this, p, batch = std::move(batch)] {
+      std::vector<Id> ids(batch.size());
+      Status st;
+      for (size_t i = 0; i < batch.size() && st.ok(); ++i) st = Store(BlobType::kData, batch[i].second, &ids[i]);
       std::lock_guard<std::mutex> lock(p->mu);
-      if (st.ok()) p->ids[index] = id;
-      else if (p->error.ok()) p->error = st;
+      if (st.ok()) {
+        for (size_t i = 0; i < batch.size(); ++i) p->ids[batch[i].first] = ids[i];
+      } else if (p->error.ok()) {
+        p->error = st;
+      }
       if (--p->outstanding == 0) p->done.notify_all();
     });
     return Status::Ok();
+  }
+
+  Status SubmitChunk(const std::shared_ptr<PendingChunks>& p, uint64_t index, std::string data) {
+    ChunkBatch batch;
+    batch.emplace_back(index, std::move(data));
+    return SubmitChunks(p, std::move(batch));
   }
 
   static Result<std::vector<Id>> WaitChunks(const std::shared_ptr<PendingChunks>& p) {
@@ -434,12 +452,12 @@ class Archiver {
       }
       if (opts_.excludes.Excluded(child, S_ISDIR(st.st_mode))) continue;
       if (IsSqliteCompanion(child)) continue;
+      const Node* prev = before ? before->Find(name) : nullptr;
       if (sqlite_.count(child) != 0) {
-        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, name, st));
+        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, name, st, prev));
         slots.push_back(std::move(slot));
         continue;
       }
-      const Node* prev = before ? before->Find(name) : nullptr;
       ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child, name, st, prev, root_dev));
       slots.push_back(std::move(slot));
     }
@@ -497,7 +515,7 @@ class Archiver {
         continue;
       }
       if (child.sqlite) {
-        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child_abs, name, st));
+        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child_abs, name, st, prev));
         slots.push_back(std::move(slot));
         continue;
       }
@@ -550,7 +568,46 @@ class Archiver {
   // Images a live database through SQLite; its pages are stored by the
   // workers as they arrive. A database that cannot be imaged is reported
   // and left out, like an unreadable file.
-  Result<Slot> ArchiveSqlite(const std::string& abs, const std::string& name, const struct stat& st) {
+  // The stat data of a database and the files SQLite commits through: any
+  // committed transaction changes one of them (its size or mtime).
+  static Id SqliteSourceState(const std::string& abs) {
+    std::string state;
+    for (const char* suffix : {"", "-wal", "-journal"}) {
+      struct stat st;
+      // A missing and an empty -wal/-journal hold the same: nothing (a
+      // reader opening a WAL database may create an empty -wal).
+      if (::stat((abs + suffix).c_str(), &st) != 0 || (*suffix != '\0' && st.st_size == 0)) {
+        state += "-;";
+        continue;
+      }
+      state += std::to_string(st.st_size) + "," + std::to_string(st.st_mtim.tv_sec) + "." +
+               std::to_string(st.st_mtim.tv_nsec) + "," + std::to_string(st.st_ino);
+      // Not the companions' ctime: SQLite running as root fchowns a -wal
+      // whenever it opens it, even to read. Writes move mtime.
+      if (*suffix == '\0') state += "," + std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+      state += ";";
+    }
+    // Timestamps are coarse (a jiffy on ext4) and a reset WAL is rewritten
+    // in place, so also what SQLite records of each commit: the database
+    // header (file change counter: rollback mode) and, from the wal-index
+    // header in -shm, the fields derived from the WAL's content (last frame,
+    // page count, last frame checksum, salts: WAL mode). Not its change
+    // counter: a reader's recovery rewrites that without any commit.
+    state += ReadAt(abs, 0, 100) + "|" + ReadAt(abs + "-shm", 16, 24);
+    return PlainHash(state);
+  }
+
+  static std::string ReadAt(const std::string& path, off_t offset, size_t n) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return "";
+    std::string buf(n, '\0');
+    const ssize_t got = ::pread(fd.get(), buf.data(), n, offset);
+    buf.resize(got > 0 ? static_cast<size_t>(got) : 0);
+    return buf;
+  }
+
+  Result<Slot> ArchiveSqlite(const std::string& abs, const std::string& name, const struct stat& st,
+                             const Node* before) {
     Slot slot;
     Node node;
     FillNodeFromStat(name, st, &node);
@@ -558,14 +615,33 @@ class Archiver {
       Warn("--sqlite " + abs + " is a " + NodeTypeName(node.type) + ", not a database file (left out)");
       return slot;
     }
+    const Id state = SqliteSourceState(abs);
+    if (!opts_.force_reread && before != nullptr && before->sqlite && before->sqlite->source_state == state) {
+      ASSIGN_OR_RETURN(bool complete, AllBlobsPresent(before->content));
+      if (complete) {  // nothing committed since the parent: its image stands
+        node.content = before->content;
+        node.size = before->size;
+        node.sqlite = before->sqlite;
+        stats_.files_unmodified++;
+        stats_.total_bytes += node.size;
+        if (opts_.progress) opts_.progress->files++, opts_.progress->bytes_done += node.size;
+        slot.ready = std::move(node);
+        return slot;
+      }
+    }
     auto pending = std::make_shared<PendingChunks>();
+    ChunkBatch batch;
     ChunkSink sink = [&](uint64_t index, std::string data) -> Status {
       stats_.bytes_read += data.size();
       if (opts_.progress) opts_.progress->bytes_read += data.size(), opts_.progress->bytes_done += data.size();
-      return SubmitChunk(pending, index, std::move(data));
+      batch.emplace_back(index, std::move(data));
+      if (batch.size() < kPagesPerTask) return Status::Ok();
+      return SubmitChunks(pending, std::exchange(batch, {}));
     };
     auto image = StreamSqliteImage(abs, opts_.sqlite_timeout, opts_.sqlite_chunk_size, sink);
+    Status last = SubmitChunks(pending, std::move(batch));
     auto content = WaitChunks(pending);
+    if (content.ok() && !last.ok()) content = last;
     if (!content.ok()) return content.status();  // the repository failed
     if (!image.ok()) {
       Warn(image.status().message() + " (left out of the snapshot)");
@@ -574,6 +650,9 @@ class Archiver {
     node.content = std::move(content).value();
     node.size = image->size;
     node.sqlite = image->info;
+    // Taken before imaging: a commit during the imaging changes the state,
+    // so the next create images again.
+    node.sqlite->source_state = state;
     stats_.files_new++;
     stats_.total_bytes += node.size;
     if (opts_.progress) opts_.progress->files++;

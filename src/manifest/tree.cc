@@ -17,6 +17,7 @@ enum NodeTag : uint32_t {
 enum XattrTag : uint32_t { kXattrName = 1, kXattrValue = 2 };
 enum SqliteTag : uint32_t {
   kPageSize = 1, kPageCount = 2, kJournalMode = 3, kSchemaFingerprint = 4, kUserVersion = 5,
+  kSourceState = 6,
 };
 constexpr uint32_t kTreeNodeField = 1;
 
@@ -57,6 +58,7 @@ std::string EncodeNode(const Node& n) {
     sw.Bytes(kJournalMode, n.sqlite->journal_mode);
     sw.Bytes(kSchemaFingerprint, n.sqlite->schema_fingerprint.View());
     sw.Int(kUserVersion, n.sqlite->user_version);
+    if (!n.sqlite->source_state.IsZero()) sw.Bytes(kSourceState, n.sqlite->source_state.View());
     w.Bytes(kSqlite, sw.data());
   }
   return w.Take();
@@ -80,6 +82,10 @@ Result<SqliteInfo> DecodeSqlite(std::string_view data) {
         break;
       }
       case kUserVersion: s.user_version = r.AsInt(); break;
+      case kSourceState: {
+        ASSIGN_OR_RETURN(s.source_state, IdField(r.bytes(), "sqlite source state"));
+        break;
+      }
       default: break;
     }
   }

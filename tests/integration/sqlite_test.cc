@@ -228,3 +228,27 @@ TEST_F(CliTest, DatabaseLargerThanOneGibIsImagedAcrossTheLockBytePage) {
 
 }  // namespace
 }  // namespace jsnap::test
+
+namespace jsnap::test {
+namespace {
+
+TEST_F(CliTest, UnchangedDatabaseIsNotImagedAgainButACommitIsSeen) {
+  const std::string db = dir_ / "app.db";
+  ASSERT_EQ(RunCommand({SQLITE_WRITER, db, "wal", "init", "300"}).exit_code, 0);
+  auto first = Create({"--sqlite", db});
+  EXPECT_GT(first["bytes_read"].get<uint64_t>(), 0u);
+  auto same = Create({"--sqlite", db});
+  EXPECT_EQ(same["bytes_read"], 0) << same.dump();
+  EXPECT_EQ(same["files_unmodified"], 1);
+  // A commit that stays in the WAL (autocheckpoint is far off): the main
+  // file is untouched, the -wal is not.
+  auto commit = RunCommand({"sqlite3", db, "PRAGMA wal_autocheckpoint=0; INSERT INTO seq VALUES(424242);"});
+  ASSERT_EQ(commit.exit_code, 0) << commit.err;
+  auto after = Create({"--sqlite", db});
+  EXPECT_GT(after["bytes_read"].get<uint64_t>(), 0u) << after.dump();
+  const std::string restored = Restore("latest", db);
+  EXPECT_EQ(RunCommand({"sqlite3", restored, "SELECT count(*) FROM seq WHERE n = 424242"}).out, "1\n");
+}
+
+}  // namespace
+}  // namespace jsnap::test

@@ -27,7 +27,8 @@ Node FullNode(const std::string& name) {
   n.links = 2;
   n.xattrs = {{"user.a", std::string("v\0x", 3)}, {"user.b", ""}};
   n.content = {Id::FromBytes(std::string(32, 'a').data()), Id::FromBytes(std::string(32, 'b').data())};
-  n.sqlite = SqliteInfo{4096, 123, "wal", Id::FromBytes(std::string(32, 'c').data()), 7};
+  n.sqlite = SqliteInfo{4096, 123, "wal", Id::FromBytes(std::string(32, 'c').data()), 7,
+                        Id::FromBytes(std::string(32, 's').data())};
   return n;
 }
 
