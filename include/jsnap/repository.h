@@ -101,6 +101,9 @@ class Repository {
   // (optional) receives the bytes it takes in the pack.
   Status SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,
                   uint64_t* stored = nullptr);
+  // The same, for a caller that has computed the id (BlobId) already.
+  Status SaveBlobWithId(BlobType type, const Id& id, std::string_view plaintext, bool* added,
+                        uint64_t* stored = nullptr);
   Result<bool> HasBlob(const Id& id);
   Result<std::string> LoadBlob(const Id& id);
   // Writes the open packs and indexes them. Call before saving anything

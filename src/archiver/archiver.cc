@@ -156,14 +156,18 @@ class Archiver {
 
   // Stores (or, in a dry run, looks up) one blob and counts it.
   Status Store(BlobType type, std::string_view data, Id* id) {
+    *id = repo_.BlobId(data);
+    return StoreWithId(type, data, *id);
+  }
+
+  Status StoreWithId(BlobType type, std::string_view data, const Id& id) {
     bool added = false;
     uint64_t stored = 0;
     if (opts_.dry_run) {
-      *id = repo_.BlobId(data);
-      ASSIGN_OR_RETURN(bool has, repo_.HasBlob(*id));
+      ASSIGN_OR_RETURN(bool has, repo_.HasBlob(id));
       added = !has;
     } else {
-      RETURN_IF_ERROR(repo_.SaveBlob(type, data, id, &added, &stored));
+      RETURN_IF_ERROR(repo_.SaveBlobWithId(type, id, data, &added, &stored));
     }
     if (!added) return Status::Ok();
     (type == BlobType::kTree ? stats_.tree_blobs_added : stats_.data_blobs_added)++;
@@ -196,7 +200,11 @@ class Archiver {
   // Stores a batch of chunks (index, bytes) on a chunk worker. Small chunks
   // (database pages) go in batches so that task overhead stays small.
   using ChunkBatch = std::vector<std::pair<uint64_t, std::string>>;
-  Status SubmitChunks(const std::shared_ptr<PendingChunks>& p, ChunkBatch batch) {
+  // `known`: the parent's chunk ids by index (a database's pages): a chunk
+  // whose id equals the parent's at its index exists already, and skips the
+  // index lookup.
+  Status SubmitChunks(const std::shared_ptr<PendingChunks>& p, ChunkBatch batch,
+                      const std::vector<Id>* known = nullptr) {
     if (batch.empty()) return Status::Ok();
     {
       std::lock_guard<std::mutex> lock(p->mu);
@@ -207,10 +215,19 @@ class Archiver {
       ++p->outstanding;
     }
     // Blocks while the chunk queue is full: that bounds the memory in flight.
-    chunk_pool_.Submit([this, p, batch = std::move(batch)] {
+    chunk_pool_.Submit([this, p, known, batch = std::move(batch)] {
       std::vector<Id> ids(batch.size());
       Status st;
-      for (size_t i = 0; i < batch.size() && st.ok(); ++i) st = Store(BlobType::kData, batch[i].second, &ids[i]);
+      for (size_t i = 0; i < batch.size() && st.ok(); ++i) {
+        const uint64_t index = batch[i].first;
+        if (known != nullptr && index < known->size()) {
+          ids[i] = repo_.BlobId(batch[i].second);
+          if (ids[i] == (*known)[index]) continue;
+          st = StoreWithId(BlobType::kData, batch[i].second, ids[i]);
+          continue;
+        }
+        st = Store(BlobType::kData, batch[i].second, &ids[i]);
+      }
       std::lock_guard<std::mutex> lock(p->mu);
       if (st.ok()) {
         for (size_t i = 0; i < batch.size(); ++i) p->ids[batch[i].first] = ids[i];
@@ -593,7 +610,11 @@ class Archiver {
     // header in -shm, the fields derived from the WAL's content (last frame,
     // page count, last frame checksum, salts: WAL mode). Not its change
     // counter: a reader's recovery rewrites that without any commit.
-    state += ReadAt(abs, 0, 100) + "|" + ReadAt(abs + "-shm", 16, 24);
+    // (With an empty WAL the database file holds everything, and a reader's
+    // open may re-initialise the wal-index: leave it out then.)
+    struct stat wal;
+    const bool wal_frames = ::stat((abs + "-wal").c_str(), &wal) == 0 && wal.st_size > 0;
+    state += ReadAt(abs, 0, 100) + "|" + (wal_frames ? ReadAt(abs + "-shm", 16, 24) : std::string());
     return PlainHash(state);
   }
 
@@ -630,16 +651,19 @@ class Archiver {
       }
     }
     auto pending = std::make_shared<PendingChunks>();
+    // The parent's pages are known to exist (when no packs were lost).
+    const std::vector<Id>* known =
+        before != nullptr && before->sqlite && !repo_.packs_lost() ? &before->content : nullptr;
     ChunkBatch batch;
     ChunkSink sink = [&](uint64_t index, std::string data) -> Status {
       stats_.bytes_read += data.size();
       if (opts_.progress) opts_.progress->bytes_read += data.size(), opts_.progress->bytes_done += data.size();
       batch.emplace_back(index, std::move(data));
       if (batch.size() < kPagesPerTask) return Status::Ok();
-      return SubmitChunks(pending, std::exchange(batch, {}));
+      return SubmitChunks(pending, std::exchange(batch, {}), known);
     };
     auto image = StreamSqliteImage(abs, opts_.sqlite_timeout, opts_.sqlite_chunk_size, sink);
-    Status last = SubmitChunks(pending, std::move(batch));
+    Status last = SubmitChunks(pending, std::move(batch), known);
     auto content = WaitChunks(pending);
     if (content.ok() && !last.ok()) content = last;
     if (!content.ok()) return content.status();  // the repository failed

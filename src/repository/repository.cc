@@ -262,17 +262,22 @@ Result<bool> Repository::HasBlob(const Id& id) {
 Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,
                             uint64_t* stored) {
   *id = BlobId(plaintext);
+  return SaveBlobWithId(type, *id, plaintext, added, stored);
+}
+
+Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view plaintext,
+                                  bool* added, uint64_t* stored) {
   *added = false;
   if (stored != nullptr) *stored = 0;
   {
     std::lock_guard<std::mutex> lock(write_mu_);
     RETURN_IF_ERROR(write_error_);  // a pack failed to reach the disk: stop early
   }
-  ASSIGN_OR_RETURN(bool has, HasBlob(*id));
+  ASSIGN_OR_RETURN(bool has, HasBlob(id));
   if (has) return Status::Ok();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!pending_.insert(*id).second) return Status::Ok();  // another thread won
+    if (!pending_.insert(id).second) return Status::Ok();  // another thread won
   }
   std::string sealed;
   sealed.reserve(plaintext.size() + kSealOverhead + 64);
@@ -285,7 +290,7 @@ Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, b
   {
     std::lock_guard<std::mutex> lock(mu_);
     PackWriter& packer = packers_[static_cast<int>(type)];
-    packer.Add(type, *id, sealed, static_cast<uint32_t>(plaintext.size()));
+    packer.Add(type, id, sealed, static_cast<uint32_t>(plaintext.size()));
     if (packer.size() < config_.pack_size) return Status::Ok();
     pack_data = packer.Finish(key_.encryption, &entries);
   }
