@@ -102,9 +102,15 @@ class Blake2bPrf : public rocksdb::BlockCipher {
 
 class RocksIndex : public Index {
  public:
-  RocksIndex(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db)
-      : env_(std::move(env)), db_(std::move(db)) {}
-  ~RocksIndex() override { db_.reset(); }  // close before the env goes
+  RocksIndex(std::unique_ptr<rocksdb::Env> env, std::unique_ptr<rocksdb::DB> db, bool read_only)
+      : env_(std::move(env)), db_(std::move(db)), read_only_(read_only) {}
+  ~RocksIndex() override {
+    // The index is small: its memtable rarely fills, and without a flush
+    // every later open (each command) replays the whole write-ahead log,
+    // which grows with the repository. A writer leaves it flushed.
+    if (!read_only_) (void)db_->Flush(rocksdb::FlushOptions());
+    db_.reset();  // close before the env goes
+  }
 
   Result<std::optional<BlobLocation>> Find(const Id& blob) override {
     std::string value;
@@ -248,6 +254,7 @@ class RocksIndex : public Index {
 
   std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
+  bool read_only_;
   std::mutex add_mu_;  // AddPack reads then writes blob entries
 };
 
@@ -322,7 +329,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
   }
   RETURN_IF_ERROR(FromRocks(s, "open " + path));
   if (!read_only) ::chmod(path.c_str(), 0700);  // like the rest of the repository
-  return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw), read_only));
 }
 
 Status DestroyIndex(const std::string& path) {
