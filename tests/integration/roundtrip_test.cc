@@ -1,6 +1,7 @@
 // create -> restore round trips: byte for byte, with metadata.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
 #include <algorithm>
@@ -43,6 +44,9 @@ void MakeVariedTree(const std::string& root) {
   ASSERT_EQ(::symlink("docs/medium.bin", (root + "/rel-link").c_str()), 0);
   ASSERT_EQ(::symlink("/nonexistent/target", (root + "/dangling").c_str()), 0);
   ASSERT_EQ(::mkfifo((root + "/fifo").c_str(), 0600), 0);
+  if (::geteuid() == 0) {  // device nodes need root (CI runs as root)
+    ASSERT_EQ(::mknod((root + "/null-device").c_str(), S_IFCHR | 0640, makedev(1, 3)), 0);
+  }
   // A sparse file: 64 MiB with data at three places.
   {
     int fd = ::open((root + "/sparse.img").c_str(), O_WRONLY | O_CREAT, 0644);
@@ -88,6 +92,9 @@ TEST_F(CliTest, VariedTreeRoundTripsByteForByteWithMetadata) {
   EXPECT_EQ(before.at("hardlink2").hardlink_group, before.at("docs/hardlink-to-small").hardlink_group);
   EXPECT_EQ(before.at("docs/medium.bin").mtime_ns % 1000000000, 123456789);
   EXPECT_EQ(before.at("fifo").type, 'p');
+  if (::geteuid() == 0) {
+    EXPECT_EQ(before.at("null-device").type, 'c');
+  }
   EXPECT_EQ(std::count_if(before.begin(), before.end(),
                           [](const auto& kv) { return kv.first.ends_with("/at-the-bottom"); }), 1);
   auto summary = Create({src});
