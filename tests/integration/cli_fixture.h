@@ -2,7 +2,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -44,9 +48,27 @@ class CliTest : public ::testing::Test {
   }
   static bool IsRoot() { return ::geteuid() == 0; }
 
+  // Moves the repository onto a tmpfs of `size` ("24m") mounted for this
+  // test, initialised with `init_args`; unmounted in TearDown. Needs root
+  // (CI runs as root): call after GTEST_SKIP for others.
+  void UseSmallDisk(const std::string& size, std::vector<std::string> init_args) {
+    mnt_ = dir_ / "small";
+    ::mkdir(mnt_.c_str(), 0755);
+    ASSERT_EQ(::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, ("size=" + size).c_str()), 0) << std::strerror(errno);
+    mounted_ = true;
+    repo_ = mnt_ + "/repo";
+    init_args.insert(init_args.begin(), "init");
+    ASSERT_EQ(J(init_args).exit_code, 0);
+  }
+  void TearDown() override {
+    if (mounted_) ::umount2(mnt_.c_str(), MNT_DETACH);
+  }
+
   TempDir dir_;
   std::string repo_, pw_;
   int restores_ = 0;
+  std::string mnt_;  // the small disk, when UseSmallDisk mounted one
+  bool mounted_ = false;
 };
 
 }  // namespace jsnap::test

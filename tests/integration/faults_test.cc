@@ -60,20 +60,9 @@ class SmallDiskTest : public CliTest {
  protected:
   void SetUp() override {
     if (!IsRoot()) GTEST_SKIP() << "mounting a tmpfs needs root";
-    mnt_ = dir_ / "small";
-    ::mkdir(mnt_.c_str(), 0755);
-    ASSERT_EQ(::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=24m"), 0) << strerror(errno);
-    mounted_ = true;
-    repo_ = mnt_ + "/repo";
-    pw_ = dir_ / "password";
-    WriteFile(pw_, "pw\n");
-    ASSERT_EQ(J({"init", "--pack-size", "4"}).exit_code, 0);
+    CliTest::SetUp();
+    UseSmallDisk("24m", {"--pack-size", "4"});
   }
-  void TearDown() override {
-    if (mounted_) ::umount2(mnt_.c_str(), MNT_DETACH);
-  }
-  std::string mnt_;
-  bool mounted_ = false;
 };
 
 TEST_F(SmallDiskTest, FullDiskFailsCleanlyAndTheNextCreateSucceeds) {

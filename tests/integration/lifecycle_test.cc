@@ -331,21 +331,10 @@ namespace {
 class PruneSmallDiskTest : public LifecycleTest {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
-    mnt_ = dir_ / "small";
-    ::mkdir(mnt_.c_str(), 0755);
-    ASSERT_EQ(::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=32m"), 0) << strerror(errno);
-    mounted_ = true;
-    repo_ = mnt_ + "/repo";
-    pw_ = dir_ / "password";
-    WriteFile(pw_, "pw\n");
-    ASSERT_EQ(J({"init", "--pack-size", "1", "--chunk-size", "64"}).exit_code, 0);
+    if (!IsRoot()) GTEST_SKIP() << "mounting a tmpfs needs root";
+    CliTest::SetUp();
+    UseSmallDisk("32m", {"--pack-size", "1", "--chunk-size", "64"});
   }
-  void TearDown() override {
-    if (mounted_) ::umount2(mnt_.c_str(), MNT_DETACH);
-  }
-  std::string mnt_;
-  bool mounted_ = false;
 };
 
 TEST_F(PruneSmallDiskTest, FullDiskDuringPruneLeavesACheckedRepository) {

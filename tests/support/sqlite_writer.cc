@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
   const std::string path = argv[1], mode = argv[2], cmd = argc > 3 ? argv[3] : "";
   sqlite3* db = nullptr;
   if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return 2;
+  struct Closer {  // every return closes the connection (and checkpoints)
+    sqlite3* db;
+    ~Closer() { sqlite3_close(db); }
+  } closer{db};
   sqlite3_busy_timeout(db, 10000);
   // init and chat are reproducible (benchmarks build corpora with them);
   // concurrent runs differ.
