@@ -24,6 +24,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <set>
 #include <unordered_set>
 #include <vector>
 
@@ -175,6 +176,10 @@ class Repository {
   Chunker chunker_{ChunkerParams{}, KeyBytes{}};
   int compression_level_ = 3;
   bool packs_lost_ = false;
+  // Readers only: the snapshot files that existed before the index view was
+  // opened. A create saves a snapshot only after indexing its packs, so the
+  // view covers exactly these; a newer snapshot would name blobs it lacks.
+  std::optional<std::set<std::string>> visible_snapshots_;
 
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed

@@ -88,6 +88,13 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path,
   repo->chunker_ = Chunker(repo->config_.chunker, repo->key_.chunker_seed);
   ASSIGN_OR_RETURN(repo->lock_, RepoLock::Acquire(path, opts.lock, opts.wait_lock, opts.description));
   repo->packs_lost_ = PathExists(JoinPath(path, "packs-lost"));
+  if (!opts.writable && !opts.rebuild_index) {
+    std::set<std::string> names;
+    RETURN_IF_ERROR(repo->backend_->List(FileType::kSnapshot, [&](const std::string& n, uint64_t) {
+      names.insert(n);
+    }));
+    repo->visible_snapshots_ = std::move(names);
+  }
   if (opts.rebuild_index) {
     // A rebuild forgets which packs the old index knew: note first whether
     // any of them is gone, so later creates know data was lost.
@@ -466,6 +473,7 @@ Result<std::vector<SnapshotEntry>> Repository::ListSnapshots(std::vector<std::st
   for (const std::string& name : names) {
     auto id = Id::FromHex(name);
     if (!id.ok()) continue;
+    if (visible_snapshots_ && !visible_snapshots_->count(name)) continue;  // newer than our index view
     std::string record;
     if (auto it = records.find(id.value()); it != records.end()) {
       record = it->second;
