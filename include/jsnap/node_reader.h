@@ -33,4 +33,8 @@ class NodeReader {
   std::list<std::pair<size_t, std::string>> cache_;  // most recent first
 };
 
+// PRAGMA integrity_check on the SQLite image stored as `node`, read in
+// place (no copy on disk); `path` names it in messages.
+Status CheckStoredSqlite(Repository& repo, const Node& node, const std::string& path);
+
 }  // namespace jsnap

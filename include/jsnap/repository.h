@@ -132,6 +132,11 @@ class Repository {
   // Reads a snapshot file and checks it: hash, authentication, record.
   Status VerifySnapshotFile(const Id& id);
 
+  // Reads a pack's header from the pack file of `size` bytes: its trailer
+  // and sealed header must hash to the pack's name, decrypt and decode.
+  // Corruption otherwise (the caller names the pack).
+  Result<std::vector<PackEntry>> ReadPackHeader(const Id& pack, uint64_t size);
+
   // --- keys ------------------------------------------------------------------
   Result<std::vector<KeyInfo>> ListKeys();
   Result<std::string> AddKey(const std::string& password, const KdfParams& kdf);

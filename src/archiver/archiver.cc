@@ -641,11 +641,13 @@ class Archiver {
     // open may re-initialise the wal-index: leave it out then.)
     struct stat wal;
     const bool wal_frames = ::stat((abs + "-wal").c_str(), &wal) == 0 && wal.st_size > 0;
-    state += ReadAt(abs, 0, 100) + "|" + (wal_frames ? ReadAt(abs + "-shm", 16, 24) : std::string());
+    state += BytesOrLess(abs, 0, 100) + "|" + (wal_frames ? BytesOrLess(abs + "-shm", 16, 24) : std::string());
     return PlainHash(state);
   }
 
-  static std::string ReadAt(const std::string& path, off_t offset, size_t n) {
+  // Up to `n` bytes at `offset`; fewer (or none) for a short or missing
+  // file, which is itself part of the state (unlike jsnap::ReadAt, no error).
+  static std::string BytesOrLess(const std::string& path, off_t offset, size_t n) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) return "";
     std::string buf(n, '\0');
@@ -724,10 +726,7 @@ class Archiver {
 
   Status VerifySqliteImages() {
     for (const auto& [path, node] : sqlite_nodes_) {
-      ASSIGN_OR_RETURN(NodeReader reader, NodeReader::Open(repo_, node));
-      RETURN_IF_ERROR(CheckSqliteImage(path, node.size, [&](uint64_t off, size_t len) {
-        return reader.Read(off, len);
-      }).WithContext("--verify-sqlite"));
+      RETURN_IF_ERROR(CheckStoredSqlite(repo_, node, path).WithContext("--verify-sqlite"));
     }
     return Status::Ok();
   }

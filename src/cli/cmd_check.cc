@@ -2,7 +2,6 @@
 #include "jsnap/checker.h"
 #include "jsnap/node_reader.h"
 #include "jsnap/restorer.h"
-#include "jsnap/sqlite_source.h"
 
 namespace jsnap::cli {
 
@@ -21,9 +20,7 @@ Status CheckSqlite(Repository& r, const std::string& ref, CheckReport* report, c
   RETURN_IF_ERROR(WalkTree(r, snap.snapshot.tree, "", [&](const std::string& path, const Node& n) -> Result<bool> {
     if (!n.sqlite) return n.type == NodeType::kDir;
     ++found;
-    auto reader = NodeReader::Open(r, n);
-    Status s = reader.status();
-    if (s.ok()) s = CheckSqliteImage(path, n.size, [&](uint64_t off, size_t len) { return reader->Read(off, len); });
+    Status s = CheckStoredSqlite(r, n, path);
     if (!s.ok()) {
       report->errors.push_back({"sqlite " + path, s.message(), {"snapshot " + snap.id.Short() + ": " + path}});
     } else if (!g.json && !g.quiet) {

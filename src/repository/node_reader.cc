@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "jsnap/sqlite_source.h"
+
 namespace jsnap {
 
 namespace {
@@ -46,6 +48,11 @@ Result<std::string> NodeReader::Read(uint64_t offset, size_t len) {
     len -= n;
   }
   return out;
+}
+
+Status CheckStoredSqlite(Repository& repo, const Node& node, const std::string& path) {
+  ASSIGN_OR_RETURN(NodeReader reader, NodeReader::Open(repo, node));
+  return CheckSqliteImage(path, node.size, [&](uint64_t off, size_t len) { return reader.Read(off, len); });
 }
 
 }  // namespace jsnap

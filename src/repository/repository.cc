@@ -206,20 +206,27 @@ Status Repository::SyncIndex() {
   return Status::Ok();
 }
 
-Status Repository::IndexPackFromBackend(const Id& pack, uint64_t size) {
+Result<std::vector<PackEntry>> Repository::ReadPackHeader(const Id& pack, uint64_t size) {
   const FileHandle h{FileType::kPack, pack.Hex()};
-  const std::string what = "pack " + pack.Hex();
-  ASSIGN_OR_RETURN(std::string trailer, backend_->Load(h, size - std::min<uint64_t>(size, 4), 4));
-  auto header_len = DecodePackTrailer(trailer, size);
-  RETURN_IF_ERROR(header_len.status().WithContext(what));
-  ASSIGN_OR_RETURN(std::string sealed, backend_->Load(h, size - 4 - header_len.value(), header_len.value()));
+  ASSIGN_OR_RETURN(std::string tail, backend_->Load(h, size - std::min<uint64_t>(size, kPackTrailerSize),
+                                                    kPackTrailerSize));
+  ASSIGN_OR_RETURN(uint32_t header_len, DecodePackTrailer(tail, size));
+  const uint64_t body = size - kPackTrailerSize - header_len;
+  ASSIGN_OR_RETURN(std::string sealed, backend_->Load(h, body, header_len));
+  if (PlainHash(sealed + tail) != pack) {
+    return Status::Corruption("its header does not hash to its name (the file was modified or damaged)");
+  }
   auto plain = jsnap::Open(key_.encryption, sealed);
-  RETURN_IF_ERROR(plain.status().WithContext(what + ": header"));
-  auto entries = DecodePackHeader(plain.value(), size - 4 - header_len.value());
-  RETURN_IF_ERROR(entries.status().WithContext(what));
+  RETURN_IF_ERROR(plain.status().WithContext("header"));
+  return DecodePackHeader(plain.value(), body);
+}
+
+Status Repository::IndexPackFromBackend(const Id& pack, uint64_t size) {
   PackInfo info;
   info.id = pack;
   info.size = size;
+  auto entries = ReadPackHeader(pack, size);
+  RETURN_IF_ERROR(entries.status().WithContext("pack " + pack.Hex()));
   info.entries = std::move(entries).value();
   return index_->AddPack(info);
 }
