@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <deque>
 #include <condition_variable>
 #include <mutex>
 #include <cerrno>
@@ -56,6 +58,14 @@ std::vector<std::string> Components(const std::string& abs) {
 struct Slot {
   std::optional<Node> ready;
   std::future<Result<std::optional<Node>>> pending;
+};
+
+// A directory whose entries are submitted; its tree is stored once they are
+// done, while the walk goes on (Archiver::CloseDirectories).
+struct OpenDirectory {
+  Node node;  // the directory's own node; subtree set when closed
+  std::vector<Slot> slots;
+  std::promise<Result<std::optional<Node>>> result;
 };
 
 class Archiver {
@@ -425,13 +435,15 @@ class Archiver {
             internal::ReadXattrs(fd.get(), &node);
           }
         }
-        Tree tree;
+        auto open = std::make_unique<OpenDirectory>();
         if (fd.valid()) {
-          ASSIGN_OR_RETURN(tree, ArchiveDirectory(std::make_shared<UniqueFd>(std::move(fd)), abs,
-                                                  before_tree, root_dev));
+          ASSIGN_OR_RETURN(open->slots, ArchiveDirectory(std::make_shared<UniqueFd>(std::move(fd)),
+                                                         abs, before_tree, root_dev));
         }
-        ASSIGN_OR_RETURN(node.subtree, StoreTree(tree));
-        slot.ready = std::move(node);
+        open->node = std::move(node);
+        slot.pending = open->result.get_future();
+        open_dirs_.push_back(std::move(open));
+        RETURN_IF_ERROR(CloseDirectories(kMaxOpenDirectories));
         return slot;
       }
       case NodeType::kSymlink: {
@@ -466,14 +478,15 @@ class Archiver {
     return true;
   }
 
-  Result<Tree> ArchiveDirectory(std::shared_ptr<UniqueFd> dir, const std::string& abs,
-                                const Tree* before, dev_t root_dev) {
+  // Submits every entry of a directory; the slots fill in as workers finish.
+  Result<std::vector<Slot>> ArchiveDirectory(std::shared_ptr<UniqueFd> dir, const std::string& abs,
+                                             const Tree* before, dev_t root_dev) {
     int dup_fd = ::dup(dir->get());
     DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
     if (d == nullptr) {
       if (dup_fd >= 0) ::close(dup_fd);
       Warn("cannot list directory " + abs + ": " + std::strerror(errno));
-      return Tree();
+      return std::vector<Slot>();
     }
     std::vector<std::string> names;
     errno = 0;
@@ -505,7 +518,39 @@ class Archiver {
       ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child, name, st, prev, root_dev));
       slots.push_back(std::move(slot));
     }
-    return Collect(slots);
+    return slots;
+  }
+
+  // Stores the trees of the oldest open directories: those whose entries
+  // are all done, and any beyond the newest `keep_open` (waiting for them).
+  // The queue is in post-order, so a directory's subdirectories are closed
+  // before it. The first error stops the walk.
+  Status CloseDirectories(size_t keep_open) {
+    while (!open_dirs_.empty()) {
+      OpenDirectory& d = *open_dirs_.front();
+      if (open_dirs_.size() <= keep_open && !AllDone(d.slots)) break;
+      Result<std::optional<Node>> node = CloseDirectory(d);
+      const Status st = node.status();
+      d.result.set_value(std::move(node));
+      open_dirs_.pop_front();
+      RETURN_IF_ERROR(st);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<Node>> CloseDirectory(OpenDirectory& d) {
+    ASSIGN_OR_RETURN(Tree tree, Collect(d.slots));
+    ASSIGN_OR_RETURN(d.node.subtree, StoreTree(tree));
+    return std::optional<Node>(std::move(d.node));
+  }
+
+  static bool AllDone(const std::vector<Slot>& slots) {
+    for (const Slot& s : slots) {
+      if (s.pending.valid() && s.pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        return false;
+      }
+    }
+    return true;
   }
 
   // Waits for the pending nodes; the first error wins.
@@ -586,6 +631,7 @@ class Archiver {
       s.ready = std::move(node);
       slots.push_back(std::move(s));
     }
+    RETURN_IF_ERROR(CloseDirectories(0));  // the slots may wait on open directories
     ASSIGN_OR_RETURN(Tree tree, Collect(slots));
     return StoreTree(tree);
   }
@@ -759,6 +805,10 @@ class Archiver {
   Stats stats_;
   // Declared in this order so that the file workers (which submit chunks)
   // are joined before the chunk workers.
+  // Bounds the finished nodes held for trees not yet stored.
+  static constexpr size_t kMaxOpenDirectories = 256;
+  std::deque<std::unique_ptr<OpenDirectory>> open_dirs_;  // walk thread only
+
   ThreadPool chunk_pool_;  // hash, compress, seal, pack: one task per chunk
   ThreadPool pool_;        // read and chunk: one task per file
   dev_t repo_dev_ = 0;
