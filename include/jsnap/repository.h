@@ -38,7 +38,7 @@
 
 namespace jsnap {
 
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 extern const char* const kProgramVersion;
 
 struct RepoConfig {

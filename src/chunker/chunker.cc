@@ -29,7 +29,7 @@ Chunker::Chunker(const ChunkerParams& params, const KeyBytes& seed) : params_(pa
   // gear[i] = first 8 bytes of BLAKE2b(key = seed, message = i as one byte).
   for (int i = 0; i < 256; ++i) {
     const char b = static_cast<char>(i);
-    Id h = KeyedHash(seed, std::string_view(&b, 1));
+    Id h = KeyedBlake2b(seed, std::string_view(&b, 1));
     uint64_t v = 0;  // little-endian, whatever the host: the format fixes it
     for (int k = 7; k >= 0; --k) v = v << 8 | h.bytes[k];
     gear_[i] = v;

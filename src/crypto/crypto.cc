@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "sha256.h"
+
 namespace jsnap {
 
 namespace {
@@ -71,6 +73,14 @@ Result<std::string> Open(const KeyBytes& key, std::string_view sealed) {
 }
 
 Id KeyedHash(const KeyBytes& key, std::string_view data) {
+  static_assert(Id::kSize == sha256::kDigestSize);
+  Id id;
+  sha256::Hmac(sha256::BestCompress(), key.data(), key.size(),
+               reinterpret_cast<const uint8_t*>(data.data()), data.size(), id.bytes.data());
+  return id;
+}
+
+Id KeyedBlake2b(const KeyBytes& key, std::string_view data) {
   Id id;
   crypto_generichash(id.bytes.data(), Id::kSize, reinterpret_cast<const uint8_t*>(data.data()),
                      data.size(), key.data(), key.size());

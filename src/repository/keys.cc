@@ -29,6 +29,12 @@ Result<RepoConfig> DecodeConfig(const std::string& text) {
     json j = json::parse(text);
     RepoConfig c;
     c.version = j.at("version").get<int>();
+    if (c.version == 1) {
+      return Status::Corruption(
+          "config: repository format version 1 (blob ids by keyed BLAKE2b) is no longer "
+          "readable: this jsnap reads and writes version 2 (blob ids by HMAC-SHA-256). Restore "
+          "its snapshots with the jsnap that created it, then back up into a new repository");
+    }
     if (c.version != kFormatVersion) {
       return Status::Corruption("config: repository format version " + std::to_string(c.version) +
                                 " is not supported by this jsnap (it reads version " +

@@ -65,6 +65,20 @@ TEST_F(RepositoryTest, WrongPasswordAndMissingRepositoryHaveTheirOwnCodes) {
   EXPECT_EQ(Repository::Init(repo_path_, "pw", FastInit()).code(), Status::Code::kAlreadyExists);
 }
 
+TEST_F(RepositoryTest, OlderFormatVersionIsRefusedWithWhatToDo) {
+  const std::string config_path = repo_path_ + "/config";
+  std::string config = test::ReadFile(config_path);
+  const size_t at = config.find("\"version\": 2");
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, 12, "\"version\": 1");
+  test::WriteFile(config_path, config);
+  auto r = Repository::Open(repo_path_, "pw", OpenOptions());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find("format version 1"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("new repository"), std::string::npos) << r.status().message();
+}
+
 TEST_F(RepositoryTest, BlobsAreStoredOnceAndReadBack) {
   auto repo = OpenOrDie(repo_path_);
   const std::string data = test::RandomBytes(300000, 7);
