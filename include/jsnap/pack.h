@@ -51,6 +51,11 @@ class PackWriter {
   // PackId() of them, left to the caller, outside any lock).
   // The writer is empty again afterwards.
   std::string Finish(const KeyBytes& key, std::vector<PackEntry>* entries);
+  // Starts the next pack in `buffer`'s memory (its bytes are dropped), or
+  // reserves `capacity` bytes when it has less: a written pack's buffer
+  // reused is memory already faulted in, and a reserved one never moves.
+  // Only while empty().
+  void Prepare(std::string buffer, size_t capacity);
 
  private:
   std::string data_;

@@ -189,6 +189,7 @@ class Repository {
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed
   PackWriter packers_[2];                        // by BlobType
+  std::string spare_pack_buffer_;                // a written pack's memory, for the next
   std::vector<Id> written_packs_;                // by this process
 
   // Finished packs on their way to the backend. A writer thread hashes,

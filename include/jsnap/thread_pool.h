@@ -27,6 +27,8 @@ class ThreadPool {
   std::deque<std::function<void()>> queue_;
   size_t max_queued_;
   size_t running_ = 0;
+  size_t idle_workers_ = 0;         // waiting on has_work_
+  size_t waiting_submitters_ = 0;   // waiting on has_room_
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

@@ -28,19 +28,24 @@ ZSTD_DCtx* ThreadDctx() {
 }  // namespace
 
 void CompressFrameAppend(std::string_view data, int level, std::string* out) {
-  const size_t start = out->size();
   if (level > 0 && data.size() >= 64) {
+    // Compress into a per-thread scratch buffer, then append only what
+    // zstd wrote: growing `out` by the bound would zero-fill (and fault in)
+    // a raw-sized region per blob for a result usually a fifth of it.
+    thread_local std::unique_ptr<char[]> scratch;
+    thread_local size_t scratch_size = 0;
     const size_t bound = ZSTD_compressBound(data.size());
-    out->resize(start + 1 + bound);
-    (*out)[start] = kZstd;
-    size_t n = ZSTD_compressCCtx(ThreadCctx(), out->data() + start + 1, bound, data.data(),
-                                 data.size(), level);
+    if (scratch_size < bound) {
+      scratch = std::make_unique_for_overwrite<char[]>(bound);
+      scratch_size = bound;
+    }
+    size_t n = ZSTD_compressCCtx(ThreadCctx(), scratch.get(), bound, data.data(), data.size(), level);
     if (!ZSTD_isError(n) && n < data.size()) {
-      out->resize(start + 1 + n);
+      out->push_back(kZstd);
+      out->append(scratch.get(), n);
       return;
     }
   }
-  out->resize(start);
   out->push_back(kRaw);
   out->append(data);
 }

@@ -266,6 +266,11 @@ rocksdb::Options MakeOptions() {
   // served by Bloom filters and a bounded cache. Peak RSS stays low and
   // independent of the repository's size.
   o.write_buffer_size = 4 << 20;
+  // A create looks up every new chunk before adding it: most lookups miss,
+  // and a Bloom filter over the memtable answers those without a skiplist
+  // search.
+  o.memtable_prefix_bloom_size_ratio = 0.05;
+  o.memtable_whole_key_filtering = true;
   o.max_open_files = 256;
   o.keep_log_file_num = 2;
   o.max_background_jobs = 2;

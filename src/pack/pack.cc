@@ -30,6 +30,14 @@ void PackWriter::Add(BlobType type, const Id& id, std::string_view sealed, uint3
   entries_.push_back(e);
 }
 
+void PackWriter::Prepare(std::string buffer, size_t capacity) {
+  if (buffer.capacity() > data_.capacity()) {
+    buffer.clear();
+    data_ = std::move(buffer);
+  }
+  if (data_.capacity() < capacity) data_.reserve(capacity);
+}
+
 std::string PackWriter::Finish(const KeyBytes& key, std::vector<PackEntry>* entries) {
   const size_t header_start = data_.size();
   SealAppend(key, EncodePackHeader(entries_), &data_);

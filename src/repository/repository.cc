@@ -304,6 +304,12 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
   {
     std::lock_guard<std::mutex> lock(mu_);
     PackWriter& packer = packers_[static_cast<int>(type)];
+    if (packer.empty()) {
+      // Room for a full pack plus its largest possible last blob.
+      packer.Prepare(std::move(spare_pack_buffer_),
+                     config_.pack_size + config_.chunker.max_size + config_.chunker.max_size / 8 + 4096);
+      spare_pack_buffer_ = std::string();
+    }
     packer.Add(type, id, sealed, static_cast<uint32_t>(plaintext.size()));
     if (packer.size() < config_.pack_size) return Status::Ok();
     pack_data = packer.Finish(key_.encryption, &entries);
@@ -364,6 +370,7 @@ Status Repository::WritePack(std::string data, std::vector<PackEntry> entries) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (const PackEntry& e : info.entries) pending_.erase(e.id);
+  if (data.capacity() > spare_pack_buffer_.capacity()) spare_pack_buffer_ = std::move(data);
   return st;
 }
 

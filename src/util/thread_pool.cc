@@ -23,9 +23,15 @@ size_t ThreadPool::DefaultThreads() {
 
 void ThreadPool::Submit(std::function<void()> task) {
   std::unique_lock<std::mutex> lock(mu_);
-  has_room_.wait(lock, [&] { return queue_.size() < max_queued_; });
+  if (queue_.size() >= max_queued_) {
+    // Sleep until the queue is half empty, not until one slot frees: a
+    // submitter woken per finished task costs a context switch per task.
+    ++waiting_submitters_;
+    has_room_.wait(lock, [&] { return queue_.size() <= max_queued_ / 2; });
+    --waiting_submitters_;
+  }
   queue_.push_back(std::move(task));
-  has_work_.notify_one();
+  if (idle_workers_ > 0) has_work_.notify_one();
 }
 
 void ThreadPool::Wait() {
@@ -38,12 +44,14 @@ void ThreadPool::Run() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++idle_workers_;
       has_work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      --idle_workers_;
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
-      has_room_.notify_one();
+      if (waiting_submitters_ > 0 && queue_.size() <= max_queued_ / 2) has_room_.notify_all();
     }
     task();
     task = nullptr;  // release what it captured before Wait() can return
