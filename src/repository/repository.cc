@@ -420,12 +420,13 @@ Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobT
     return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc->type) +
                               " blob where a " + BlobTypeName(*type) + " blob was expected");
   }
-  const std::string where = "pack " + loc->pack.Hex() + ": blob " + id.Hex() + " at offset " +
-                            std::to_string(loc->offset);
+  auto where = [&] {  // only on failure: restores load ~100k blobs a second
+    return "pack " + loc->pack.Hex() + ": blob " + id.Hex() + " at offset " + std::to_string(loc->offset);
+  };
   auto stored = backend_->Load({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length);
-  if (!stored.ok()) return stored.status().WithContext(where);
+  if (!stored.ok()) return stored.status().WithContext(where());
   auto plain = DecodeBlob(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length);
-  if (!plain.ok()) return plain.status().WithContext(where);
+  if (!plain.ok()) return plain.status().WithContext(where());
   return plain;
 }
 

@@ -8,8 +8,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,7 +88,8 @@ class Restorer {
  public:
   Restorer(Repository& repo, const RestoreOptions& opts)
       : repo_(repo), opts_(opts),
-        pool_(opts.threads ? opts.threads : ThreadPool::DefaultThreads(), 64) {}
+        blob_pool_(Threads(opts), 2 * Threads(opts)),
+        pool_(Threads(opts), 64) {}
 
   Result<RestoreResult> Run(const Snapshot& snap) {
     RETURN_IF_ERROR(MakeDirs(opts_.target, 0755));
@@ -272,15 +276,61 @@ class Restorer {
     return Status::Ok();
   }
 
+  // A file's chunks are decoded (index lookup, read, decrypt, decompress,
+  // verify) on the blob workers, a batch per task and several batches
+  // ahead, while this thread writes them in order: one large file (a
+  // database of 100k pages) uses every core, in bounded memory.
+  using Batch = std::vector<std::string>;
+  static constexpr size_t kBatchBytes = 1 << 20;
+
   Status WriteContent(int fd, const Node& n, const std::string& path) {
+    const size_t count = n.content.size();
+    const uint64_t average = count == 0 ? 0 : n.size / count;
+    const size_t per_batch = std::clamp<size_t>(average == 0 ? 64 : kBatchBytes / average, 1, 64);
+    const size_t max_ahead = 2 * Threads(opts_);
+    auto load = [this, &n](size_t begin, size_t end) -> Result<Batch> {
+      Batch out;
+      out.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        ASSIGN_OR_RETURN(std::string data, repo_.LoadBlob(n.content[i]));
+        out.push_back(std::move(data));
+      }
+      return out;
+    };
+    std::deque<std::future<Result<Batch>>> ahead;
+    size_t next = 0;
+    auto submit = [&] {
+      const size_t begin = next, end = std::min(count, next + per_batch);
+      next = end;
+      auto task = std::make_shared<std::packaged_task<Result<Batch>()>>([load, begin, end] { return load(begin, end); });
+      ahead.push_back(task->get_future());
+      blob_pool_.Submit([task] { (*task)(); });
+    };
     uint64_t offset = 0;
-    for (const Id& id : n.content) {
-      auto data = repo_.LoadBlob(id);
-      if (!data.ok()) return data.status().WithContext("restore " + Display(path));
-      RETURN_IF_ERROR(WriteSparse(fd, offset, data.value(), path));
-      offset += data->size();
-      if (opts_.progress) opts_.progress->bytes += data->size();
+    Status st;
+    while (st.ok() && (next < count || !ahead.empty())) {
+      Result<Batch> batch = Batch();
+      if (count <= per_batch) {  // one batch (most files): no hand-off
+        batch = load(0, count);
+        next = count;
+      } else {
+        while (next < count && ahead.size() < max_ahead) submit();
+        batch = ahead.front().get();
+        ahead.pop_front();
+      }
+      if (!batch.ok()) {
+        st = batch.status().WithContext("restore " + Display(path));
+        break;
+      }
+      for (const std::string& data : batch.value()) {
+        st = WriteSparse(fd, offset, data, path);
+        if (!st.ok()) break;
+        offset += data.size();
+        if (opts_.progress) opts_.progress->bytes += data.size();
+      }
     }
+    for (auto& f : ahead) f.wait();  // the tasks read `n`: let them finish
+    RETURN_IF_ERROR(st);
     if (offset != n.size) {
       return Status::Corruption("restore " + Display(path) + ": chunks hold " +
                                 std::to_string(offset) + " bytes, the snapshot says " +
@@ -309,11 +359,21 @@ class Restorer {
         if (AllZero(d.data() + end, next)) break;
         end += next;
       }
-      if (::lseek(fd, static_cast<off_t>(offset + pos), SEEK_SET) < 0) {
-        return Status::FromErrno(errno, "seek " + Display(path));
-      }
-      RETURN_IF_ERROR(WriteAll(fd, std::string_view(d.data() + pos, end - pos), Display(path)));
+      RETURN_IF_ERROR(PwriteAll(fd, std::string_view(d.data() + pos, end - pos), offset + pos, path));
       pos = end;
+    }
+    return Status::Ok();
+  }
+
+  Status PwriteAll(int fd, std::string_view d, uint64_t offset, const std::string& path) {
+    while (!d.empty()) {
+      const ssize_t n = ::pwrite(fd, d.data(), d.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "write " + Display(path));
+      }
+      d.remove_prefix(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
     }
     return Status::Ok();
   }
@@ -395,7 +455,12 @@ class Restorer {
   RestoreResult result_;
   std::map<std::pair<uint64_t, uint64_t>, LinkEnd> hardlinks_;
   std::vector<std::pair<LinkEnd, LinkEnd>> deferred_links_;
-  ThreadPool pool_;  // last: joined first, while the members above still exist
+  static size_t Threads(const RestoreOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
+
+  // Last: joined first, while the members above still exist. File tasks on
+  // pool_ wait for blob tasks, never the other way round.
+  ThreadPool blob_pool_;
+  ThreadPool pool_;
 };
 
 DirState::~DirState() {

@@ -130,6 +130,24 @@ TEST_F(CliTest, FlippedByteInAPackIsNamedOnRestore) {
   EXPECT_FALSE(PathExists(dir_ / ("out" + src + "/data.bin")));
 }
 
+TEST_F(CliTest, FlippedByteInTheMiddleOfALargeFileStopsItsParallelRestore) {
+  // ~100 chunks, decoded in batches several at a time: the damaged one sits
+  // in the middle, with batches after it in flight when it fails.
+  const std::string src = dir_ / "src";
+  ::mkdir(src.c_str(), 0755);
+  const std::string content = RandomBytes(6 << 20, 9);
+  WriteFile(src + "/big.bin", content);
+  Create({src});
+  const std::string good = Restore("latest", src);
+  ASSERT_EQ(ReadFile(good + "/big.bin"), content);
+  DamagePacks(repo_);
+  auto r = J({"restore", "latest", "--target", dir_ / "out"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("authentication failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("big.bin"), std::string::npos) << r.err;
+  EXPECT_FALSE(PathExists(dir_ / ("out" + src + "/big.bin")));
+}
+
 TEST_F(CliTest, DeletedIndexIsRebuiltWithTheSameListing) {
   const std::string src = dir_ / "src";
   ::mkdir(src.c_str(), 0755);
