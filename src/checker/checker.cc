@@ -129,15 +129,34 @@ class Checker {
     return Status::Ok();
   }
 
-  // The pack's own header (name, authentication, entries) against the index.
+  // The pack's own header (name, authentication, entries) against the
+  // index: every blob the index places in this pack is in the header at
+  // that place, and every other header entry is a copy of a blob indexed
+  // in another pack.
   Status CompareHeader(const PackInfo& info) {
     ASSIGN_OR_RETURN(std::vector<PackEntry> entries, repo_.ReadPackHeader(info.id, info.size));
-    if (entries.size() != info.entries.size()) return Status::Corruption("header does not match the index");
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const PackEntry &a = entries[i], &b = info.entries[i];
-      if (a.id != b.id || a.type != b.type || a.length != b.length || a.raw_length != b.raw_length) {
-        return Status::Corruption("header entry " + std::to_string(i) + " does not match the index "
-                                  "(run 'jsnap repair index')");
+    const std::string repair = " (run 'jsnap repair index')";
+    if (entries.size() != info.header_entries) {
+      return Status::Corruption("its header has " + std::to_string(entries.size()) +
+                                " entries, the index says " + std::to_string(info.header_entries) + repair);
+    }
+    std::map<uint32_t, const PackEntry*> by_offset;
+    for (const PackEntry& e : entries) by_offset[e.offset] = &e;
+    for (const PackEntry& b : info.entries) {
+      auto it = by_offset.find(b.offset);
+      const PackEntry* a = it == by_offset.end() ? nullptr : it->second;
+      if (a == nullptr || a->id != b.id || a->type != b.type || a->length != b.length ||
+          a->raw_length != b.raw_length) {
+        return Status::Corruption("blob " + b.id.Hex() + " at offset " + std::to_string(b.offset) +
+                                  " is not where the index says" + repair);
+      }
+      by_offset.erase(it);
+    }
+    for (const auto& [offset, e] : by_offset) {
+      ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(e->id));
+      if (!loc || loc->pack == info.id) {
+        return Status::Corruption("blob " + e->id.Hex() + " at offset " + std::to_string(offset) +
+                                  " is not in the index" + repair);
       }
     }
     return Status::Ok();

@@ -55,8 +55,8 @@ void RegisterStats(CLI::App& app, GlobalOptions& g, int* exit_code) {
     }
     if (!st.ok()) return void(*exit_code = Fail(st));
     uint64_t repo_size = 0, packs = 0;
-    st = (*repo)->index().ForEachPack([&](const PackInfo& p) {
-      repo_size += p.size;
+    st = (*repo)->index().ForEachPackSize([&](const Id&, uint64_t size) {
+      repo_size += size;
       ++packs;
     });
     if (!st.ok()) return void(*exit_code = Fail(st));

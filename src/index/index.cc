@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 #include <set>
+#include <unordered_map>
+#include <algorithm>
 
 #include "jsnap/record.h"
 
@@ -24,12 +26,21 @@ namespace {
 
 constexpr char kBlobPrefix = 'b';
 constexpr char kPackPrefix = 'p';
+constexpr char kPackNumberPrefix = 'n';
 constexpr char kSnapshotPrefix = 's';
-constexpr size_t kBlobValueSize = Id::kSize + 4 + 4 + 4 + 1;
+// pack number u32le | offset u32le | length u32le | raw u32le | type u8
+constexpr size_t kBlobValueSize = 4 + 4 + 4 + 4 + 1;
 
 std::string Key(char prefix, const Id& id) {
   std::string k(1, prefix);
   k.append(id.View());
+  return k;
+}
+
+// 'n' + pack number, big-endian so that the last key holds the largest.
+std::string NumberKey(uint32_t number) {
+  std::string k(1, kPackNumberPrefix);
+  for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>(number >> (8 * i)));
   return k;
 }
 
@@ -42,25 +53,68 @@ uint32_t GetU32(const char* p) {
   return v;
 }
 
-std::string EncodeLocation(const BlobLocation& loc) {
+// A blob entry as stored: the pack by its number in this index.
+struct StoredLocation {
+  uint32_t pack_number = 0;
+  BlobType type = BlobType::kData;
+  uint32_t offset = 0, length = 0, raw_length = 0;
+};
+
+std::string EncodeLocation(uint32_t pack_number, const PackEntry& e) {
   std::string v(kBlobValueSize, '\0');
-  std::memcpy(v.data(), loc.pack.bytes.data(), Id::kSize);
-  PutU32(v.data() + 32, loc.offset);
-  PutU32(v.data() + 36, loc.length);
-  PutU32(v.data() + 40, loc.raw_length);
-  v[44] = static_cast<char>(loc.type);
+  PutU32(v.data(), pack_number);
+  PutU32(v.data() + 4, e.offset);
+  PutU32(v.data() + 8, e.length);
+  PutU32(v.data() + 12, e.raw_length);
+  v[16] = static_cast<char>(e.type);
   return v;
 }
 
-Result<BlobLocation> DecodeLocation(std::string_view v) {
+Result<StoredLocation> DecodeLocation(std::string_view v) {
   if (v.size() != kBlobValueSize) return Status::Corruption("index: malformed blob entry");
-  BlobLocation loc;
-  loc.pack = Id::FromBytes(v.data());
-  loc.offset = GetU32(v.data() + 32);
-  loc.length = GetU32(v.data() + 36);
-  loc.raw_length = GetU32(v.data() + 40);
-  loc.type = static_cast<BlobType>(v[44]);
+  StoredLocation loc;
+  loc.pack_number = GetU32(v.data());
+  loc.offset = GetU32(v.data() + 4);
+  loc.length = GetU32(v.data() + 8);
+  loc.raw_length = GetU32(v.data() + 12);
+  loc.type = static_cast<BlobType>(v[16]);
   return loc;
+}
+
+// 'p' record: what the index knows of a pack besides its blobs.
+struct PackRecord {
+  uint32_t number = 0;
+  uint64_t size = 0;
+  uint32_t header_entries = 0;
+};
+
+std::string EncodePackRecord(const PackRecord& r) {
+  RecordWriter w;
+  w.Uint(1, r.size);
+  w.Uint(5, r.number);
+  w.Uint(6, r.header_entries);
+  return w.Take();
+}
+
+Result<PackRecord> DecodePackRecord(const Id& id, std::string_view record) {
+  PackRecord out;
+  bool has_number = false;
+  RecordReader r(record);
+  while (r.Next()) {
+    switch (r.tag()) {
+      case 1: out.size = r.AsUint(); break;
+      case 5: out.number = static_cast<uint32_t>(r.AsUint()); has_number = true; break;
+      case 6: out.header_entries = static_cast<uint32_t>(r.AsUint()); break;
+      default: break;
+    }
+  }
+  RETURN_IF_ERROR(r.status().WithContext("index entry of pack " + id.Hex()));
+  if (!has_number) {
+    return Status::Corruption("index entry of pack " + id.Hex() +
+                              " has no pack number (an index from an older jsnap; run 'jsnap "
+                              "repair index')");
+  }
+  return out;
 }
 
 Status FromRocks(const rocksdb::Status& s, const std::string& what) {
@@ -112,103 +166,133 @@ class RocksIndex : public Index {
     db_.reset();  // close before the env goes
   }
 
+  Status Init() {
+    // The next pack number: one past the largest in use.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->SeekForPrev(NumberKey(UINT32_MAX));
+    if (it->Valid() && it->key().size() == 5 && it->key()[0] == kPackNumberPrefix) {
+      uint32_t last = 0;
+      for (int i = 1; i <= 4; ++i) last = last << 8 | static_cast<uint8_t>(it->key()[i]);
+      if (last == UINT32_MAX) return Status::Corruption("index: pack numbers exhausted (run 'jsnap repair index')");
+      next_number_ = last + 1;
+    }
+    return FromRocks(it->status(), "open");
+  }
+
   Result<std::optional<BlobLocation>> Find(const Id& blob) override {
     std::string value;
     rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kBlobPrefix, blob), &value);
     if (s.IsNotFound()) return std::optional<BlobLocation>();
     RETURN_IF_ERROR(FromRocks(s, "lookup"));
-    ASSIGN_OR_RETURN(BlobLocation loc, DecodeLocation(value));
+    ASSIGN_OR_RETURN(StoredLocation stored, DecodeLocation(value));
+    ASSIGN_OR_RETURN(BlobLocation loc, Resolve(stored));
     return std::optional<BlobLocation>(loc);
   }
 
   Status AddPack(const PackInfo& pack) override {
     std::lock_guard<std::mutex> lock(add_mu_);
     rocksdb::WriteBatch batch;
+    ASSIGN_OR_RETURN(std::optional<PackRecord> existing_pack, GetPackRecord(pack.id));
+    if (existing_pack) return Status::Ok();  // indexed already (a sync racing a writer)
+    const uint32_t number = next_number_++;
     for (const PackEntry& e : pack.entries) {
       const std::string key = Key(kBlobPrefix, e.id);
       // A blob stored in several packs (an interrupted run, a race) is
       // indexed at the pack with the smallest id, whatever the order packs
       // are added in, so a rebuilt index gives the same answers.
-      std::string existing;
-      if (db_->Get(rocksdb::ReadOptions(), key, &existing).ok() &&
-          existing.size() == kBlobValueSize &&
-          std::memcmp(existing.data(), pack.id.bytes.data(), Id::kSize) < 0) {
-        continue;
-      }
-      BlobLocation loc{pack.id, e.type, e.offset, e.length, e.raw_length};
-      batch.Put(key, EncodeLocation(loc));
+      ASSIGN_OR_RETURN(std::optional<BlobLocation> existing, Find(e.id));
+      if (existing && existing->pack < pack.id) continue;
+      batch.Put(key, EncodeLocation(number, e));
     }
-    batch.Put(Key(kPackPrefix, pack.id), EncodePackInfo(pack));
-    return Write(&batch, "add pack " + pack.id.Hex());
+    batch.Put(Key(kPackPrefix, pack.id),
+              EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
+    batch.Put(NumberKey(number), std::string(pack.id.View()));
+    RETURN_IF_ERROR(Write(&batch, "add pack " + pack.id.Hex()));
+    Remember(number, pack.id);
+    return Status::Ok();
   }
 
-  Status RemovePack(const Id& pack) override {
-    ASSIGN_OR_RETURN(std::optional<PackInfo> info, GetPack(pack));
-    rocksdb::WriteBatch batch;
-    if (info) {
-      for (const PackEntry& e : info->entries) {
-        ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, Find(e.id));
-        if (loc && loc->pack == pack) batch.Delete(Key(kBlobPrefix, e.id));
-      }
-    }
-    batch.Delete(Key(kPackPrefix, pack));
-    return Write(&batch, "remove pack " + pack.Hex());
-  }
+  Status RemovePack(const Id& pack) override { return ReplacePacks({pack}, {}); }
 
   Status ReplacePacks(const std::vector<Id>& removed, const std::vector<PackInfo>& added) override {
     std::lock_guard<std::mutex> lock(add_mu_);
-    const std::set<Id> gone(removed.begin(), removed.end());
-    std::map<Id, std::optional<BlobLocation>> final;  // blob -> new entry (none: delete)
+    std::map<uint32_t, Id> gone;  // by number
     for (const Id& pack : removed) {
-      ASSIGN_OR_RETURN(std::optional<PackInfo> info, GetPack(pack));
-      if (!info) continue;
-      for (const PackEntry& e : info->entries) {
-        ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, Find(e.id));
-        if (loc && gone.count(loc->pack)) final.emplace(e.id, std::nullopt);
-      }
+      ASSIGN_OR_RETURN(std::optional<PackRecord> rec, GetPackRecord(pack));
+      if (rec) gone.emplace(rec->number, pack);
     }
+    // Blob entries name packs by number only: one scan finds those that
+    // point into a removed pack (prune scans every blob anyway).
+    std::map<Id, std::optional<std::pair<Id, PackEntry>>> final;  // blob -> new place (none: delete)
+    if (!gone.empty()) {
+      RETURN_IF_ERROR(Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
+        ASSIGN_OR_RETURN(StoredLocation loc, DecodeLocation(v));
+        if (gone.count(loc.pack_number)) final.emplace(id, std::nullopt);
+        return Status::Ok();
+      }));
+    }
+    std::set<Id> gone_ids;
+    for (const auto& [number, id] : gone) gone_ids.insert(id);
     for (const PackInfo& pack : added) {
       for (const PackEntry& e : pack.entries) {
-        BlobLocation loc{pack.id, e.type, e.offset, e.length, e.raw_length};
         auto it = final.find(e.id);
         if (it != final.end()) {
-          if (!it->second || loc.pack < it->second->pack) it->second = loc;
+          if (!it->second || pack.id < it->second->first) it->second = std::make_pair(pack.id, e);
           continue;
         }
         ASSIGN_OR_RETURN(std::optional<BlobLocation> cur, Find(e.id));
-        if (!cur || gone.count(cur->pack) || loc.pack < cur->pack) final[e.id] = loc;
+        if (!cur || gone_ids.count(cur->pack) || pack.id < cur->pack) final[e.id] = std::make_pair(pack.id, e);
       }
     }
     rocksdb::WriteBatch batch;
-    for (const auto& [id, loc] : final) {
-      if (loc) batch.Put(Key(kBlobPrefix, id), EncodeLocation(*loc));
+    std::map<Id, uint32_t> numbers;
+    std::vector<std::pair<uint32_t, Id>> remember;
+    for (const PackInfo& pack : added) {
+      const uint32_t number = next_number_++;
+      numbers[pack.id] = number;
+      remember.emplace_back(number, pack.id);
+      batch.Put(Key(kPackPrefix, pack.id),
+                EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
+      batch.Put(NumberKey(number), std::string(pack.id.View()));
+    }
+    for (const auto& [id, place] : final) {
+      if (place) batch.Put(Key(kBlobPrefix, id), EncodeLocation(numbers.at(place->first), place->second));
       else batch.Delete(Key(kBlobPrefix, id));
     }
-    for (const Id& pack : removed) batch.Delete(Key(kPackPrefix, pack));
-    for (const PackInfo& pack : added) batch.Put(Key(kPackPrefix, pack.id), EncodePackInfo(pack));
-    return Write(&batch, "replace " + std::to_string(removed.size()) + " packs");
+    for (const auto& [number, id] : gone) {
+      batch.Delete(Key(kPackPrefix, id));
+      batch.Delete(NumberKey(number));
+    }
+    RETURN_IF_ERROR(Write(&batch, "replace " + std::to_string(removed.size()) + " packs"));
+    for (const auto& [number, id] : remember) Remember(number, id);
+    return Status::Ok();
   }
 
   Result<std::optional<PackInfo>> GetPack(const Id& pack) override {
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kPackPrefix, pack), &value);
-    if (s.IsNotFound()) return std::optional<PackInfo>();
-    RETURN_IF_ERROR(FromRocks(s, "read pack entry"));
-    ASSIGN_OR_RETURN(PackInfo info, DecodePackInfo(pack, value));
-    return std::optional<PackInfo>(std::move(info));
+    ASSIGN_OR_RETURN(std::optional<PackRecord> rec, GetPackRecord(pack));
+    if (!rec) return std::optional<PackInfo>();
+    std::optional<PackInfo> out;
+    RETURN_IF_ERROR(ForEachPackWhere([&](uint32_t number) { return number == rec->number; },
+                                     [&](const PackInfo& p) { out = p; }));
+    return out;
   }
 
   Status ForEachPack(const std::function<void(const PackInfo&)>& fn) override {
+    return ForEachPackWhere([](uint32_t) { return true; }, fn);
+  }
+
+  Status ForEachPackSize(const std::function<void(const Id&, uint64_t)>& fn) override {
     return Scan(kPackPrefix, [&](const Id& id, std::string_view v) -> Status {
-      ASSIGN_OR_RETURN(PackInfo info, DecodePackInfo(id, v));
-      fn(info);
+      ASSIGN_OR_RETURN(PackRecord rec, DecodePackRecord(id, v));
+      fn(id, rec.size);
       return Status::Ok();
     });
   }
 
   Status ForEachBlob(const std::function<void(const Id&, const BlobLocation&)>& fn) override {
     return Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
-      ASSIGN_OR_RETURN(BlobLocation loc, DecodeLocation(v));
+      ASSIGN_OR_RETURN(StoredLocation stored, DecodeLocation(v));
+      ASSIGN_OR_RETURN(BlobLocation loc, Resolve(stored));
       fn(id, loc);
       return Status::Ok();
     });
@@ -234,6 +318,86 @@ class RocksIndex : public Index {
   }
 
  private:
+  // The packs whose number passes `want`, each with the blobs the index
+  // locates in it (one scan of the pack records, one of the blob entries).
+  Status ForEachPackWhere(const std::function<bool(uint32_t)>& want,
+                          const std::function<void(const PackInfo&)>& fn) {
+    std::unordered_map<uint32_t, PackInfo> packs;
+    RETURN_IF_ERROR(Scan(kPackPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(PackRecord rec, DecodePackRecord(id, v));
+      if (!want(rec.number)) return Status::Ok();
+      PackInfo& info = packs[rec.number];
+      info.id = id;
+      info.size = rec.size;
+      info.header_entries = rec.header_entries;
+      return Status::Ok();
+    }));
+    if (packs.empty()) return Status::Ok();
+    RETURN_IF_ERROR(Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(StoredLocation loc, DecodeLocation(v));
+      auto it = packs.find(loc.pack_number);
+      if (it == packs.end()) {
+        if (!want(loc.pack_number)) return Status::Ok();
+        return Status::Corruption("index: blob " + id.Hex() + " names pack number " +
+                                  std::to_string(loc.pack_number) +
+                                  ", which it does not know (run 'jsnap repair index')");
+      }
+      it->second.entries.push_back({loc.type, id, loc.offset, loc.length, loc.raw_length});
+      return Status::Ok();
+    }));
+    std::vector<PackInfo*> ordered;
+    for (auto& [number, info] : packs) ordered.push_back(&info);
+    std::sort(ordered.begin(), ordered.end(), [](const PackInfo* a, const PackInfo* b) { return a->id < b->id; });
+    for (PackInfo* info : ordered) {
+      std::sort(info->entries.begin(), info->entries.end(),
+                [](const PackEntry& a, const PackEntry& b) { return a.offset < b.offset; });
+      fn(*info);
+    }
+    return Status::Ok();
+  }
+
+  Result<std::optional<PackRecord>> GetPackRecord(const Id& pack) {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Key(kPackPrefix, pack), &value);
+    if (s.IsNotFound()) return std::optional<PackRecord>();
+    RETURN_IF_ERROR(FromRocks(s, "read pack entry"));
+    ASSIGN_OR_RETURN(PackRecord rec, DecodePackRecord(pack, value));
+    return std::optional<PackRecord>(rec);
+  }
+
+  // The pack id behind a blob entry's pack number (memoised: a process
+  // meets few packs compared to blobs).
+  Result<BlobLocation> Resolve(const StoredLocation& stored) {
+    BlobLocation loc;
+    loc.type = stored.type;
+    loc.offset = stored.offset;
+    loc.length = stored.length;
+    loc.raw_length = stored.raw_length;
+    {
+      std::lock_guard<std::mutex> lock(numbers_mu_);
+      auto it = numbers_.find(stored.pack_number);
+      if (it != numbers_.end()) {
+        loc.pack = it->second;
+        return loc;
+      }
+    }
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), NumberKey(stored.pack_number), &value);
+    if (s.IsNotFound() || (s.ok() && value.size() != Id::kSize)) {
+      return Status::Corruption("index: pack number " + std::to_string(stored.pack_number) +
+                                " is unknown (run 'jsnap repair index')");
+    }
+    RETURN_IF_ERROR(FromRocks(s, "lookup pack number"));
+    loc.pack = Id::FromBytes(value.data());
+    Remember(stored.pack_number, loc.pack);
+    return loc;
+  }
+
+  void Remember(uint32_t number, const Id& pack) {
+    std::lock_guard<std::mutex> lock(numbers_mu_);
+    numbers_[number] = pack;
+  }
+
   Status Write(rocksdb::WriteBatch* batch, const std::string& what) {
     rocksdb::WriteOptions wo;
     wo.sync = true;  // the index must never lag behind a snapshot that needs it
@@ -255,7 +419,10 @@ class RocksIndex : public Index {
   std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   bool read_only_;
-  std::mutex add_mu_;  // AddPack reads then writes blob entries
+  std::mutex add_mu_;  // AddPack and ReplacePacks read, then write, blob entries
+  uint32_t next_number_ = 1;  // under add_mu_
+  std::mutex numbers_mu_;
+  std::unordered_map<uint32_t, Id> numbers_;  // pack number -> pack id
 };
 
 rocksdb::Options MakeOptions() {
@@ -288,32 +455,6 @@ rocksdb::Options MakeOptions() {
 
 }  // namespace
 
-std::string EncodePackInfo(const PackInfo& info) {
-  RecordWriter w;
-  w.Uint(1, info.size);
-  w.Int(3, info.last_verified_ns);
-  w.Bytes(4, EncodePackHeader(info.entries));
-  return w.Take();
-}
-
-Result<PackInfo> DecodePackInfo(const Id& id, std::string_view record) {
-  PackInfo info;
-  info.id = id;
-  RecordReader r(record);
-  std::string_view header;
-  while (r.Next()) {
-    switch (r.tag()) {
-      case 1: info.size = r.AsUint(); break;
-      case 3: info.last_verified_ns = r.AsInt(); break;
-      case 4: header = r.bytes(); break;
-      default: break;
-    }
-  }
-  RETURN_IF_ERROR(r.status().WithContext("index entry of pack " + id.Hex()));
-  ASSIGN_OR_RETURN(info.entries, DecodePackHeader(header, info.size));
-  return info;
-}
-
 Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyBytes& key,
                                            bool read_only) {
   auto provider = rocksdb::EncryptionProvider::NewCTRProvider(std::make_shared<Blake2bPrf>(key));
@@ -334,7 +475,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
   }
   RETURN_IF_ERROR(FromRocks(s, "open " + path));
   if (!read_only) ::chmod(path.c_str(), 0700);  // like the rest of the repository
-  return std::unique_ptr<Index>(new RocksIndex(std::move(env), std::unique_ptr<rocksdb::DB>(raw), read_only));
+  auto index = std::make_unique<RocksIndex>(std::move(env), std::unique_ptr<rocksdb::DB>(raw), read_only);
+  RETURN_IF_ERROR(index->Init());
+  return std::unique_ptr<Index>(std::move(index));
 }
 
 Status DestroyIndex(const std::string& path) {

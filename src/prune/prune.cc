@@ -91,8 +91,12 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   for (PackPlan& p : packs) {
     report.packs_before++;
     report.bytes_before += p.info.size;
+    // The body is all but the sealed header and trailer; it includes blobs
+    // the index does not list here (copies of blobs indexed elsewhere),
+    // which are unused.
+    const uint64_t overhead = kPackTrailerSize + kSealOverhead + uint64_t{kPackEntrySize} * p.info.header_entries;
+    p.body_bytes = p.info.size > overhead ? p.info.size - overhead : 0;
     for (const PackEntry& e : p.info.entries) {
-      p.body_bytes += e.length;
       if (!used.count(e.id)) continue;
       ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(e.id));
       if (loc && loc->pack == p.info.id) {
@@ -134,12 +138,12 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   }
   for (PackPlan* p : remove) {
     report.packs_deleted++;
-    report.blobs_removed += p->info.entries.size();
+    report.blobs_removed += p->info.header_entries;
     report.bytes_freed += p->info.size;
   }
   for (PackPlan* p : chosen) {
     report.packs_repacked++;
-    report.blobs_removed += p->info.entries.size() - p->live.size();
+    report.blobs_removed += p->info.header_entries - p->live.size();
     report.bytes_freed += p->body_bytes - p->live_bytes;
   }
   if (opts.dry_run) {
@@ -210,9 +214,9 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     if (!rm.ok() && !rm.IsNotFound()) return rm.WithContext("prune (the index is already updated)");
   }
   report.temp_files_removed = RemoveTempFiles(repo.root());
-  RETURN_IF_ERROR(repo.index().ForEachPack([&](const PackInfo& p) {
+  RETURN_IF_ERROR(repo.index().ForEachPackSize([&](const Id&, uint64_t size) {
     report.packs_after++;
-    report.bytes_after += p.size;
+    report.bytes_after += size;
   }));
   return report;
 }

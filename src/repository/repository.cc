@@ -160,8 +160,8 @@ Status Repository::SyncIndex() {
     if (id.ok()) on_disk[id.value()] = size;
   }));
   std::vector<Id> vanished;
-  RETURN_IF_ERROR(index_->ForEachPack([&](const PackInfo& p) {
-    if (on_disk.erase(p.id) == 0) vanished.push_back(p.id);
+  RETURN_IF_ERROR(index_->ForEachPackSize([&](const Id& id, uint64_t) {
+    if (on_disk.erase(id) == 0) vanished.push_back(id);
   }));
   if (!vanished.empty()) {
     RETURN_IF_ERROR(MarkPacksLost());
@@ -250,7 +250,7 @@ Status Repository::NoteLostPacks() {
     if (id.ok()) on_disk.insert(id.value());
   }));
   bool lost = false;
-  RETURN_IF_ERROR(index_->ForEachPack([&](const PackInfo& p) { lost |= !on_disk.count(p.id); }));
+  RETURN_IF_ERROR(index_->ForEachPackSize([&](const Id& id, uint64_t) { lost |= !on_disk.count(id); }));
   return lost ? MarkPacksLost() : Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 
 #include "jsnap/archiver.h"
 #include "jsnap/file_util.h"
+#include "jsnap/index.h"
 #include "jsnap/restorer.h"
 #include "test_util.h"
 
@@ -126,9 +127,67 @@ std::map<std::string, std::string> IndexContents(Index& index) {
                           std::to_string(l.length) + ":" + std::to_string(l.raw_length) + ":" +
                           BlobTypeName(l.type);
   }).ok());
-  EXPECT_TRUE(index.ForEachPack([&](const PackInfo& p) { out["p" + p.id.Hex()] = EncodePackInfo(p); }).ok());
+  EXPECT_TRUE(index.ForEachPack([&](const PackInfo& p) {
+    std::string& v = out["p" + p.id.Hex()];
+    v = std::to_string(p.size) + "/" + std::to_string(p.header_entries);
+    for (const PackEntry& e : p.entries) v += " " + e.id.Hex() + "@" + std::to_string(e.offset);
+  }).ok());
   EXPECT_TRUE(index.ForEachSnapshot([&](const Id& id, const std::string& r) { out["s" + id.Hex()] = r; }).ok());
   return out;
+}
+
+TEST(IndexTest, BlobsNamePacksByNumberAndCopiesAreListedOnce) {
+  test::TempDir dir;
+  const KeyBytes key = MasterKey::Generate().index;
+  auto pack = [](uint8_t first, std::vector<uint8_t> blobs) {
+    PackInfo p;
+    p.id.bytes[0] = first;
+    uint32_t offset = 0;
+    for (uint8_t b : blobs) {
+      PackEntry e;
+      e.id.bytes[0] = b;
+      e.offset = offset;
+      e.length = 100 + b;
+      e.raw_length = 200 + b;
+      offset += e.length;
+      p.entries.push_back(e);
+    }
+    p.size = offset + kPackTrailerSize + kSealOverhead + kPackEntrySize * blobs.size();
+    return p;
+  };
+  const PackInfo a = pack(1, {10, 11}), b = pack(2, {11, 12});  // 11 is in both
+  auto listing = [](Index& index) {
+    std::map<int, std::vector<int>> out;
+    // pack -> {entries in its header, the blobs listed at it...}
+    EXPECT_TRUE(index.ForEachPack([&](const PackInfo& p) {
+      out[p.id.bytes[0]].push_back(static_cast<int>(p.header_entries));
+      for (const PackEntry& e : p.entries) out[p.id.bytes[0]].push_back(e.id.bytes[0]);
+    }).ok());
+    return out;
+  };
+  {
+    auto index = Index::Open(dir / "index", key, false).value();
+    ASSERT_TRUE(index->AddPack(b).ok());  // the larger id first: the copy in `a` still wins
+    ASSERT_TRUE(index->AddPack(a).ok());
+    EXPECT_EQ(index->Find(b.entries[0].id).value()->pack, a.id);
+    const BlobLocation z = index->Find(b.entries[1].id).value().value();
+    EXPECT_EQ(z.pack, b.id);
+    EXPECT_EQ(z.offset, b.entries[1].offset);
+    EXPECT_EQ(z.length, b.entries[1].length);
+    EXPECT_EQ(z.raw_length, b.entries[1].raw_length);
+    EXPECT_EQ(listing(*index), (std::map<int, std::vector<int>>{{1, {2, 10, 11}}, {2, {2, 12}}}));
+  }
+  // Reopened: numbers resolve, and a new pack gets a fresh number.
+  auto index = Index::Open(dir / "index", key, false).value();
+  EXPECT_EQ(index->Find(a.entries[0].id).value()->pack, a.id);
+  ASSERT_TRUE(index->AddPack(pack(3, {13})).ok());
+  EXPECT_EQ(index->Find(pack(3, {13}).entries[0].id).value()->pack, pack(3, {13}).id);
+  EXPECT_EQ(index->Find(b.entries[1].id).value()->pack, b.id);
+  // Removing `a` drops its entries (11 is not re-pointed to `b`, spec 16).
+  ASSERT_TRUE(index->RemovePack(a.id).ok());
+  EXPECT_FALSE(index->Find(a.entries[0].id).value().has_value());
+  EXPECT_FALSE(index->Find(a.entries[1].id).value().has_value());
+  EXPECT_EQ(listing(*index), (std::map<int, std::vector<int>>{{2, {2, 12}}, {3, {1, 13}}}));
 }
 
 TEST_F(RepositoryTest, RebuiltIndexGivesTheSameAnswers) {
