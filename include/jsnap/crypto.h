@@ -45,7 +45,6 @@ struct MasterKey {
   KeyBytes id_mac{};
   KeyBytes chunker_seed{};
   KeyBytes index{};  // encrypts the RocksDB index files at rest
-  KeyBytes page_fingerprint{};  // keys SipHash fingerprints of database pages
 
   static MasterKey Generate();
   static MasterKey FromBytes(const KeyBytes& master);
@@ -62,12 +61,6 @@ Id KeyedHash(const KeyBytes& key, std::string_view data);
 // Keyed BLAKE2b-256 (crypto_generichash with a key): builds the gear table.
 Id KeyedBlake2b(const KeyBytes& key, std::string_view data);
 
-// 16-byte keyed SipHash-2-4 (siphashx24) of a database page: a cheap test
-// of "same page as in the parent snapshot" before the chunk id is computed
-// (5x faster than BLAKE2b on 4 KiB). Keyed, so it reveals nothing and
-// cannot be forged; 128 bits, so an accidental match is ~2^-128.
-inline constexpr size_t kFingerprintSize = 16;
-void PageFingerprint(const KeyBytes& key, std::string_view page, uint8_t out[kFingerprintSize]);
 // Unkeyed BLAKE2b-256: names files by their content (packs, snapshots, keys).
 Id PlainHash(std::string_view data);
 

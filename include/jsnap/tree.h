@@ -48,9 +48,6 @@ struct SqliteInfo {
   // database file and its -wal and -journal: equal in the next create means
   // no transaction committed since, so the image can be reused unread.
   Id source_state;
-  // PageFingerprint of each chunk, 16 bytes each, in chunk order: lets the
-  // next create skip hashing pages that did not change.
-  std::string page_fingerprints;
   bool operator==(const SqliteInfo&) const = default;
 };
 

@@ -8,7 +8,8 @@ namespace jsnap {
 
 namespace {
 constexpr char kKdfContext[crypto_kdf_CONTEXTBYTES + 1] = "jsnapkey";
-enum Subkey : uint64_t { kEncryption = 1, kIdMac = 2, kChunkerSeed = 3, kIndex = 4, kPageFingerprint = 5 };
+// Subkey 5 keyed SQLite page fingerprints in development builds; unused.
+enum Subkey : uint64_t { kEncryption = 1, kIdMac = 2, kChunkerSeed = 3, kIndex = 4 };
 
 KeyBytes DeriveSubkey(const KeyBytes& master, uint64_t id) {
   KeyBytes out;
@@ -35,7 +36,6 @@ MasterKey MasterKey::FromBytes(const KeyBytes& master) {
   k.id_mac = DeriveSubkey(master, kIdMac);
   k.chunker_seed = DeriveSubkey(master, kChunkerSeed);
   k.index = DeriveSubkey(master, kIndex);
-  k.page_fingerprint = DeriveSubkey(master, kPageFingerprint);
   return k;
 }
 
@@ -85,12 +85,6 @@ Id KeyedBlake2b(const KeyBytes& key, std::string_view data) {
   crypto_generichash(id.bytes.data(), Id::kSize, reinterpret_cast<const uint8_t*>(data.data()),
                      data.size(), key.data(), key.size());
   return id;
-}
-
-void PageFingerprint(const KeyBytes& key, std::string_view page, uint8_t out[kFingerprintSize]) {
-  static_assert(crypto_shorthash_siphashx24_BYTES == kFingerprintSize);
-  // The first 16 bytes of the 32-byte subkey are the SipHash key.
-  crypto_shorthash_siphashx24(out, reinterpret_cast<const uint8_t*>(page.data()), page.size(), key.data());
 }
 
 Id PlainHash(std::string_view data) {

@@ -17,7 +17,7 @@ enum NodeTag : uint32_t {
 enum XattrTag : uint32_t { kXattrName = 1, kXattrValue = 2 };
 enum SqliteTag : uint32_t {
   kPageSize = 1, kPageCount = 2, kJournalMode = 3, kSchemaFingerprint = 4, kUserVersion = 5,
-  kSourceState = 6, kPageFingerprints = 7,
+  kSourceState = 6,  // tag 7 held page fingerprints in development builds; skipped
 };
 constexpr uint32_t kTreeNodeField = 1;
 
@@ -59,7 +59,6 @@ std::string EncodeNode(const Node& n) {
     sw.Bytes(kSchemaFingerprint, n.sqlite->schema_fingerprint.View());
     sw.Int(kUserVersion, n.sqlite->user_version);
     if (!n.sqlite->source_state.IsZero()) sw.Bytes(kSourceState, n.sqlite->source_state.View());
-    if (!n.sqlite->page_fingerprints.empty()) sw.Bytes(kPageFingerprints, n.sqlite->page_fingerprints);
     w.Bytes(kSqlite, sw.data());
   }
   return w.Take();
@@ -87,7 +86,6 @@ Result<SqliteInfo> DecodeSqlite(std::string_view data) {
         ASSIGN_OR_RETURN(s.source_state, IdField(r.bytes(), "sqlite source state"));
         break;
       }
-      case kPageFingerprints: s.page_fingerprints = std::string(r.bytes()); break;
       default: break;
     }
   }

@@ -80,6 +80,14 @@ int StreamWrite(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
     return Fail(s, Status::Corruption("sqlite image: page at " + std::to_string(offset) +
                                       " written again after its chunk was stored"));
   }
+  s->size = std::max(s->size, offset + n);
+  if (s->chunk_size == n && chunk != 0) {
+    // One page per chunk (the default): the write completes its chunk, so
+    // it goes straight to the sink, with no pending entry to allocate.
+    s->emitted[chunk] = true;
+    Status st = (*s->sink)(chunk, std::string(static_cast<const char*>(buf), n));
+    return st.ok() ? SQLITE_OK : Fail(s, st);
+  }
   auto& p = s->pending[chunk];
   if (p.data.empty()) {
     p.data.assign(s->chunk_size, '\0');
@@ -87,7 +95,6 @@ int StreamWrite(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   }
   std::memcpy(p.data.data() + offset % s->chunk_size, buf, n);
   p.pages[(offset % s->chunk_size) / s->page_size] = true;
-  s->size = std::max(s->size, offset + n);
   // Chunk 0 holds the header, which the commit rewrites: it goes last.
   if (chunk != 0) {
     Status st = EmitIfComplete(s, chunk, false);

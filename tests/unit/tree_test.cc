@@ -28,7 +28,7 @@ Node FullNode(const std::string& name) {
   n.xattrs = {{"user.a", std::string("v\0x", 3)}, {"user.b", ""}};
   n.content = {Id::FromBytes(std::string(32, 'a').data()), Id::FromBytes(std::string(32, 'b').data())};
   n.sqlite = SqliteInfo{4096, 123, "wal", Id::FromBytes(std::string(32, 'c').data()), 7,
-                        Id::FromBytes(std::string(32, 's').data()), std::string(32, 'f')};
+                        Id::FromBytes(std::string(32, 's').data())};
   return n;
 }
 
