@@ -29,6 +29,7 @@ class ThreadPool {
   size_t running_ = 0;
   size_t idle_workers_ = 0;         // waiting on has_work_
   size_t waiting_submitters_ = 0;   // waiting on has_room_
+  bool refill_ = false;             // waiters may submit until the queue is full
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };

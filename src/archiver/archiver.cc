@@ -65,6 +65,7 @@ struct Slot {
 struct OpenDirectory {
   Node node;  // the directory's own node; subtree set when closed
   std::vector<Slot> slots;
+  size_t done = 0;  // slots[0, done) are known to be resolved
   std::promise<Result<std::optional<Node>>> result;
 };
 
@@ -500,7 +501,7 @@ class Archiver {
   Status CloseDirectories(size_t keep_open) {
     while (!open_dirs_.empty()) {
       OpenDirectory& d = *open_dirs_.front();
-      if (open_dirs_.size() <= keep_open && !AllDone(d.slots)) break;
+      if (open_dirs_.size() <= keep_open && !AllDone(d)) break;
       Result<std::optional<Node>> node = CloseDirectory(d);
       const Status st = node.status();
       d.result.set_value(std::move(node));
@@ -516,8 +517,9 @@ class Archiver {
     return std::optional<Node>(std::move(d.node));
   }
 
-  static bool AllDone(const std::vector<Slot>& slots) {
-    for (const Slot& s : slots) {
+  static bool AllDone(OpenDirectory& d) {
+    for (; d.done < d.slots.size(); ++d.done) {
+      const Slot& s = d.slots[d.done];
       if (s.pending.valid() && s.pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
         return false;
       }

@@ -152,11 +152,14 @@ class Checker {
       }
       by_offset.erase(it);
     }
+    // The other entries are copies: of blobs indexed elsewhere, or unused
+    // ones whose entry went with another pack (prune reclaims them).
     for (const auto& [offset, e] : by_offset) {
       ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(e->id));
-      if (!loc || loc->pack == info.id) {
-        return Status::Corruption("blob " + e->id.Hex() + " at offset " + std::to_string(offset) +
-                                  " is not in the index" + repair);
+      if (!loc) {
+        report_.warnings.push_back("pack " + info.id.Hex() + ": blob " + e->id.Hex() + " at offset " +
+                                   std::to_string(offset) +
+                                   " is not in the index (an unused copy; prune reclaims it)");
       }
     }
     return Status::Ok();

@@ -12,10 +12,8 @@ void RegisterRepair(CLI::App& app, GlobalOptions& g, int* exit_code) {
     auto repo = OpenRepo(g, LockMode::kExclusive, true, "repair index", /*rebuild_index=*/true);
     if (!repo.ok()) return void(*exit_code = Fail(repo.status()));
     uint64_t packs = 0, blobs = 0;
-    Status st = (*repo)->index().ForEachPack([&](const PackInfo& p) {
-      ++packs;
-      blobs += p.entries.size();
-    });
+    Status st = (*repo)->index().ForEachPackSize([&](const Id&, uint64_t) { ++packs; });
+    if (st.ok()) st = (*repo)->index().ForEachBlob([&](const Id&, const BlobLocation&) { ++blobs; });
     if (!st.ok()) return void(*exit_code = Fail(st));
     if (g.json) PrintJson({{"packs", packs}, {"blobs", blobs}});
     else if (!g.quiet) std::printf("index rebuilt: %llu packs, %llu blobs\n", (unsigned long long)packs, (unsigned long long)blobs);

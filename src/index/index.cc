@@ -200,13 +200,12 @@ class RocksIndex : public Index {
       // A blob stored in several packs (an interrupted run, a race) is
       // indexed at the pack with the smallest id, whatever the order packs
       // are added in, so a rebuilt index gives the same answers.
-      ASSIGN_OR_RETURN(std::optional<BlobLocation> existing, Find(e.id));
-      if (existing && existing->pack < pack.id) continue;
+      // An entry that does not resolve (a damaged index) is replaced.
+      Result<std::optional<BlobLocation>> existing = Find(e.id);
+      if (existing.ok() && existing.value() && existing.value()->pack < pack.id) continue;
       batch.Put(key, EncodeLocation(number, e));
     }
-    batch.Put(Key(kPackPrefix, pack.id),
-              EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
-    batch.Put(NumberKey(number), std::string(pack.id.View()));
+    PutPack(&batch, number, pack);
     RETURN_IF_ERROR(Write(&batch, "add pack " + pack.id.Hex()));
     Remember(number, pack.id);
     return Status::Ok();
@@ -251,9 +250,7 @@ class RocksIndex : public Index {
       const uint32_t number = next_number_++;
       numbers[pack.id] = number;
       remember.emplace_back(number, pack.id);
-      batch.Put(Key(kPackPrefix, pack.id),
-                EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
-      batch.Put(NumberKey(number), std::string(pack.id.View()));
+      PutPack(&batch, number, pack);
     }
     for (const auto& [id, place] : final) {
       if (place) batch.Put(Key(kBlobPrefix, id), EncodeLocation(numbers.at(place->first), place->second));
@@ -318,6 +315,12 @@ class RocksIndex : public Index {
   }
 
  private:
+  static void PutPack(rocksdb::WriteBatch* batch, uint32_t number, const PackInfo& pack) {
+    batch->Put(Key(kPackPrefix, pack.id),
+               EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
+    batch->Put(NumberKey(number), std::string(pack.id.View()));
+  }
+
   // The packs whose number passes `want`, each with the blobs the index
   // locates in it (one scan of the pack records, one of the blob entries).
   Status ForEachPackWhere(const std::function<bool(uint32_t)>& want,

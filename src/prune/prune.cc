@@ -96,6 +96,12 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     // which are unused.
     const uint64_t overhead = kPackTrailerSize + kSealOverhead + uint64_t{kPackEntrySize} * p.info.header_entries;
     p.body_bytes = p.info.size > overhead ? p.info.size - overhead : 0;
+    uint64_t listed = 0;
+    for (const PackEntry& e : p.info.entries) listed += e.length;
+    if (p.body_bytes < listed || p.info.header_entries < p.info.entries.size()) {
+      return Status::Corruption("index record of pack " + p.info.id.Hex() +
+                                " does not fit its blobs; run 'jsnap repair index' before pruning");
+    }
     for (const PackEntry& e : p.info.entries) {
       if (!used.count(e.id)) continue;
       ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(e.id));

@@ -386,12 +386,11 @@ void Repository::DiscardWrittenPacks() {
     }
     pending_.clear();
   }
-  for (const Id& id : packs) {
-    // Index first: a pack the index names must exist. If the index cannot
-    // be written (disk full), the next writer's sync drops the entries.
-    (void)index_->RemovePack(id);
-    (void)backend_->Remove({FileType::kPack, id.Hex()});
-  }
+  // Index first, in one write (each removal scans the blob entries): a pack
+  // the index names must exist. If the index cannot be written (disk
+  // full), the next writer's sync drops the entries.
+  (void)index_->ReplacePacks(packs, {});
+  for (const Id& id : packs) (void)backend_->Remove({FileType::kPack, id.Hex()});
 }
 
 Status Repository::Flush() {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -302,6 +303,7 @@ class Restorer {
     auto submit = [&] {
       const size_t begin = next, end = std::min(count, next + per_batch);
       next = end;
+      batches_in_flight_++;
       auto task = std::make_shared<std::packaged_task<Result<Batch>()>>([load, begin, end] { return load(begin, end); });
       ahead.push_back(task->get_future());
       blob_pool_.Submit([task] { (*task)(); });
@@ -314,9 +316,15 @@ class Restorer {
         batch = load(0, count);
         next = count;
       } else {
-        while (next < count && ahead.size() < max_ahead) submit();
+        // Every file keeps one batch coming; beyond that, all files share
+        // 4T batches (~4T MiB), however many restore at once.
+        while (next < count && ahead.size() < max_ahead &&
+               (ahead.empty() || batches_in_flight_ < 2 * max_ahead)) {
+          submit();
+        }
         batch = ahead.front().get();
         ahead.pop_front();
+        batches_in_flight_--;
       }
       if (!batch.ok()) {
         st = batch.status().WithContext("restore " + Display(path));
@@ -330,6 +338,7 @@ class Restorer {
       }
     }
     for (auto& f : ahead) f.wait();  // the tasks read `n`: let them finish
+    batches_in_flight_ -= ahead.size();
     RETURN_IF_ERROR(st);
     if (offset != n.size) {
       return Status::Corruption("restore " + Display(path) + ": chunks hold " +
@@ -455,6 +464,7 @@ class Restorer {
   RestoreResult result_;
   std::map<std::pair<uint64_t, uint64_t>, LinkEnd> hardlinks_;
   std::vector<std::pair<LinkEnd, LinkEnd>> deferred_links_;
+  std::atomic<size_t> batches_in_flight_{0};  // decoded or queued, all files
   static size_t Threads(const RestoreOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
 
   // Last: joined first, while the members above still exist. File tasks on

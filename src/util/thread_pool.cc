@@ -23,14 +23,17 @@ size_t ThreadPool::DefaultThreads() {
 
 void ThreadPool::Submit(std::function<void()> task) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (queue_.size() >= max_queued_) {
-    // Sleep until the queue is half empty, not until one slot frees: a
-    // submitter woken per finished task costs a context switch per task.
+  if (queue_.size() >= max_queued_ || waiting_submitters_ > 0) {
+    // Sleep until the queue is half empty, not until one slot frees (a
+    // submitter woken per finished task costs a context switch per task);
+    // then every waiter may fill it up again. Arrivals queue behind
+    // sleepers, so none is overtaken forever.
     ++waiting_submitters_;
-    has_room_.wait(lock, [&] { return queue_.size() <= max_queued_ / 2; });
+    has_room_.wait(lock, [&] { return refill_ && queue_.size() < max_queued_; });
     --waiting_submitters_;
   }
   queue_.push_back(std::move(task));
+  if (queue_.size() >= max_queued_) refill_ = false;
   if (idle_workers_ > 0) has_work_.notify_one();
 }
 
@@ -51,7 +54,10 @@ void ThreadPool::Run() {
       task = std::move(queue_.front());
       queue_.pop_front();
       ++running_;
-      if (waiting_submitters_ > 0 && queue_.size() <= max_queued_ / 2) has_room_.notify_all();
+      if (waiting_submitters_ > 0 && !refill_ && queue_.size() <= max_queued_ / 2) {
+        refill_ = true;
+        has_room_.notify_all();
+      }
     }
     task();
     task = nullptr;  // release what it captured before Wait() can return
