@@ -118,12 +118,9 @@ class Checker {
       if (error.empty()) continue;
       Problem(name, error);
       bad_packs_.insert(id);
-      for (const PackEntry& e : info.entries) {
-        auto loc = repo_.index().Find(e.id);
-        if (loc.ok() && loc.value() && loc.value()->pack == id) {
-          report_.bad_blobs.insert(e.id);
-          blob_errors_[e.id] = name + ": " + error;
-        }
+      for (const PackEntry& e : info.entries) {  // the blobs the index locates here
+        report_.bad_blobs.insert(e.id);
+        blob_errors_[e.id] = name + ": " + error;
       }
     }
     return Status::Ok();

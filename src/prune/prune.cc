@@ -102,13 +102,10 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
       return Status::Corruption("index record of pack " + p.info.id.Hex() +
                                 " does not fit its blobs; run 'jsnap repair index' before pruning");
     }
-    for (const PackEntry& e : p.info.entries) {
+    for (const PackEntry& e : p.info.entries) {  // the blobs the index locates here
       if (!used.count(e.id)) continue;
-      ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(e.id));
-      if (loc && loc->pack == p.info.id) {
-        p.live_bytes += e.length;
-        p.live.push_back(&e);
-      }
+      p.live_bytes += e.length;
+      p.live.push_back(&e);
     }
   }
   for (const Id& id : used) {  // every used blob must still exist somewhere
