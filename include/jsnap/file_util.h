@@ -44,6 +44,8 @@ class UniqueFd {
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 Status WriteAll(int fd, std::string_view data, const std::string& what);
+// Writes all of `data` at `offset` (pwrite; the file position is untouched).
+Status WriteAt(int fd, std::string_view data, uint64_t offset, const std::string& what);
 // Reads exactly `len` bytes at `offset`; Corruption if the file is shorter.
 Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::string& what);
 Result<std::string> ReadWholeFile(const std::string& path);

@@ -72,8 +72,6 @@ class Index {
   // holding the blob, or are deleted. Prune's commit point. Scans every blob
   // entry when packs are removed.
   virtual Status ReplacePacks(const std::vector<Id>& removed, const std::vector<PackInfo>& added) = 0;
-  // One pack with its blobs: a scan of every blob entry.
-  virtual Result<std::optional<PackInfo>> GetPack(const Id& pack) = 0;
   // Every pack with its blobs: scans all blob entries (check, prune, stats).
   virtual Status ForEachPack(const std::function<void(const PackInfo&)>& fn) = 0;
   // Every pack's id and size only: cheap (the sync on each open).

@@ -19,6 +19,8 @@ class ThreadPool {
   // Blocks until every submitted task has finished.
   void Wait();
   static size_t DefaultThreads();
+  // `requested`, or DefaultThreads() when it is 0 (the --threads default).
+  static size_t ThreadCount(size_t requested) { return requested ? requested : DefaultThreads(); }
 
  private:
   void Run();

@@ -196,7 +196,7 @@ class Archiver {
   }
 
   static constexpr size_t kPagesPerTask = 16;
-  static size_t Threads(const ArchiveOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
+  static size_t Threads(const ArchiveOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
   // The chunks of one file, stored by the chunk workers in any order; each
   // id lands at its chunk's index.
@@ -767,12 +767,12 @@ class Archiver {
   Repository& repo_;
   const ArchiveOptions& opts_;
   Stats stats_;
-  // Declared in this order so that the file workers (which submit chunks)
-  // are joined before the chunk workers.
   // Bounds the finished nodes held for trees not yet stored.
   static constexpr size_t kMaxOpenDirectories = 256;
   std::deque<std::unique_ptr<OpenDirectory>> open_dirs_;  // walk thread only
 
+  // Declared in this order so that the file workers (which submit chunks)
+  // are joined before the chunk workers.
   ThreadPool chunk_pool_;  // hash, compress, seal, pack: one task per chunk
   ThreadPool pool_;        // read and chunk: one task per file
   dev_t repo_dev_ = 0;

@@ -265,17 +265,39 @@ class RocksIndex : public Index {
     return Status::Ok();
   }
 
-  Result<std::optional<PackInfo>> GetPack(const Id& pack) override {
-    ASSIGN_OR_RETURN(std::optional<PackRecord> rec, GetPackRecord(pack));
-    if (!rec) return std::optional<PackInfo>();
-    std::optional<PackInfo> out;
-    RETURN_IF_ERROR(ForEachPackWhere([&](uint32_t number) { return number == rec->number; },
-                                     [&](const PackInfo& p) { out = p; }));
-    return out;
-  }
-
+  // Each pack with the blobs the index locates in it: one scan of the pack
+  // records, one of the blob entries.
   Status ForEachPack(const std::function<void(const PackInfo&)>& fn) override {
-    return ForEachPackWhere([](uint32_t) { return true; }, fn);
+    std::unordered_map<uint32_t, PackInfo> packs;
+    RETURN_IF_ERROR(Scan(kPackPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(PackRecord rec, DecodePackRecord(id, v));
+      PackInfo& info = packs[rec.number];
+      info.id = id;
+      info.size = rec.size;
+      info.header_entries = rec.header_entries;
+      return Status::Ok();
+    }));
+    if (packs.empty()) return Status::Ok();
+    RETURN_IF_ERROR(Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
+      ASSIGN_OR_RETURN(StoredLocation loc, DecodeLocation(v));
+      auto it = packs.find(loc.pack_number);
+      if (it == packs.end()) {
+        return Status::Corruption("index: blob " + id.Hex() + " names pack number " +
+                                  std::to_string(loc.pack_number) +
+                                  ", which it does not know (run 'jsnap repair index')");
+      }
+      it->second.entries.push_back({loc.type, id, loc.offset, loc.length, loc.raw_length});
+      return Status::Ok();
+    }));
+    std::vector<PackInfo*> ordered;
+    for (auto& [number, info] : packs) ordered.push_back(&info);
+    std::sort(ordered.begin(), ordered.end(), [](const PackInfo* a, const PackInfo* b) { return a->id < b->id; });
+    for (PackInfo* info : ordered) {
+      std::sort(info->entries.begin(), info->entries.end(),
+                [](const PackEntry& a, const PackEntry& b) { return a.offset < b.offset; });
+      fn(*info);
+    }
+    return Status::Ok();
   }
 
   Status ForEachPackSize(const std::function<void(const Id&, uint64_t)>& fn) override {
@@ -319,44 +341,6 @@ class RocksIndex : public Index {
     batch->Put(Key(kPackPrefix, pack.id),
                EncodePackRecord({number, pack.size, static_cast<uint32_t>(pack.entries.size())}));
     batch->Put(NumberKey(number), std::string(pack.id.View()));
-  }
-
-  // The packs whose number passes `want`, each with the blobs the index
-  // locates in it (one scan of the pack records, one of the blob entries).
-  Status ForEachPackWhere(const std::function<bool(uint32_t)>& want,
-                          const std::function<void(const PackInfo&)>& fn) {
-    std::unordered_map<uint32_t, PackInfo> packs;
-    RETURN_IF_ERROR(Scan(kPackPrefix, [&](const Id& id, std::string_view v) -> Status {
-      ASSIGN_OR_RETURN(PackRecord rec, DecodePackRecord(id, v));
-      if (!want(rec.number)) return Status::Ok();
-      PackInfo& info = packs[rec.number];
-      info.id = id;
-      info.size = rec.size;
-      info.header_entries = rec.header_entries;
-      return Status::Ok();
-    }));
-    if (packs.empty()) return Status::Ok();
-    RETURN_IF_ERROR(Scan(kBlobPrefix, [&](const Id& id, std::string_view v) -> Status {
-      ASSIGN_OR_RETURN(StoredLocation loc, DecodeLocation(v));
-      auto it = packs.find(loc.pack_number);
-      if (it == packs.end()) {
-        if (!want(loc.pack_number)) return Status::Ok();
-        return Status::Corruption("index: blob " + id.Hex() + " names pack number " +
-                                  std::to_string(loc.pack_number) +
-                                  ", which it does not know (run 'jsnap repair index')");
-      }
-      it->second.entries.push_back({loc.type, id, loc.offset, loc.length, loc.raw_length});
-      return Status::Ok();
-    }));
-    std::vector<PackInfo*> ordered;
-    for (auto& [number, info] : packs) ordered.push_back(&info);
-    std::sort(ordered.begin(), ordered.end(), [](const PackInfo* a, const PackInfo* b) { return a->id < b->id; });
-    for (PackInfo* info : ordered) {
-      std::sort(info->entries.begin(), info->entries.end(),
-                [](const PackEntry& a, const PackEntry& b) { return a.offset < b.offset; });
-      fn(*info);
-    }
-    return Status::Ok();
   }
 
   Result<std::optional<PackRecord>> GetPackRecord(const Id& pack) {

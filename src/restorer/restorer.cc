@@ -368,21 +368,8 @@ class Restorer {
         if (AllZero(d.data() + end, next)) break;
         end += next;
       }
-      RETURN_IF_ERROR(PwriteAll(fd, std::string_view(d.data() + pos, end - pos), offset + pos, path));
+      RETURN_IF_ERROR(WriteAt(fd, std::string_view(d.data() + pos, end - pos), offset + pos, Display(path)));
       pos = end;
-    }
-    return Status::Ok();
-  }
-
-  Status PwriteAll(int fd, std::string_view d, uint64_t offset, const std::string& path) {
-    while (!d.empty()) {
-      const ssize_t n = ::pwrite(fd, d.data(), d.size(), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::FromErrno(errno, "write " + Display(path));
-      }
-      d.remove_prefix(static_cast<size_t>(n));
-      offset += static_cast<uint64_t>(n);
     }
     return Status::Ok();
   }
@@ -465,7 +452,7 @@ class Restorer {
   std::map<std::pair<uint64_t, uint64_t>, LinkEnd> hardlinks_;
   std::vector<std::pair<LinkEnd, LinkEnd>> deferred_links_;
   std::atomic<size_t> batches_in_flight_{0};  // decoded or queued, all files
-  static size_t Threads(const RestoreOptions& o) { return o.threads ? o.threads : ThreadPool::DefaultThreads(); }
+  static size_t Threads(const RestoreOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
   // Last: joined first, while the members above still exist. File tasks on
   // pool_ wait for blob tasks, never the other way round.

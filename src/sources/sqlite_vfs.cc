@@ -35,6 +35,15 @@ int Fail(StreamState* s, Status st) {
   return SQLITE_IOERR;
 }
 
+// Hands a finished chunk to the sink, once.
+Status Emit(StreamState* s, uint64_t chunk, std::string data) {
+  if (chunk >= s->emitted.size() || s->emitted[chunk]) {
+    return Status::Corruption("sqlite image: chunk " + std::to_string(chunk) + " emitted twice or out of range");
+  }
+  s->emitted[chunk] = true;
+  return (*s->sink)(chunk, std::move(data));
+}
+
 Status EmitIfComplete(StreamState* s, uint64_t chunk, bool force) {
   auto it = s->pending.find(chunk);
   if (it == s->pending.end()) return Status::Ok();
@@ -57,11 +66,7 @@ Status EmitIfComplete(StreamState* s, uint64_t chunk, bool force) {
   std::string data = std::move(it->second.data);
   s->pending.erase(it);
   data.resize(len);
-  if (chunk >= s->emitted.size() || s->emitted[chunk]) {
-    return Status::Corruption("sqlite image: chunk " + std::to_string(chunk) + " emitted twice or out of range");
-  }
-  s->emitted[chunk] = true;
-  return (*s->sink)(chunk, std::move(data));
+  return Emit(s, chunk, std::move(data));
 }
 
 int StreamWrite(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
@@ -84,8 +89,7 @@ int StreamWrite(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   if (s->chunk_size == n && chunk != 0) {
     // One page per chunk (the default): the write completes its chunk, so
     // it goes straight to the sink, with no pending entry to allocate.
-    s->emitted[chunk] = true;
-    Status st = (*s->sink)(chunk, std::string(static_cast<const char*>(buf), n));
+    Status st = Emit(s, chunk, std::string(static_cast<const char*>(buf), n));
     return st.ok() ? SQLITE_OK : Fail(s, st);
   }
   auto& p = s->pending[chunk];

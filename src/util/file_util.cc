@@ -21,6 +21,19 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
   return Status::Ok();
 }
 
+Status WriteAt(int fd, std::string_view data, uint64_t offset, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::string& what) {
   std::string buf(len, '\0');
   size_t done = 0;

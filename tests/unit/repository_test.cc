@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <set>
 
 #include "jsnap/archiver.h"
 #include "jsnap/file_util.h"
@@ -245,12 +246,15 @@ TEST_F(RepositoryTest, VanishedPackIsDroppedSoItsDataIsStoredAgain) {
   std::vector<std::string> packs;
   ASSERT_TRUE(repo->backend().List(FileType::kPack, [&](const std::string& n, uint64_t) { packs.push_back(n); }).ok());
   repo.reset();
-  for (const auto& p : packs) {  // lose every data pack
+  std::set<std::string> data_packs;
+  {
     auto r = OpenOrDie(repo_path_, LockMode::kShared);
-    auto info = r->index().GetPack(Id::FromHex(p).value()).value();
-    const bool is_data = info->entries[0].type == BlobType::kData;
-    r.reset();
-    if (is_data) {
+    ASSERT_TRUE(r->index().ForEachPack([&](const PackInfo& info) {
+      if (info.entries[0].type == BlobType::kData) data_packs.insert(info.id.Hex());
+    }).ok());
+  }
+  for (const auto& p : packs) {  // lose every data pack
+    if (data_packs.count(p)) {
       ASSERT_EQ(::unlink((repo_path_ + "/data/" + p.substr(0, 2) + "/" + p).c_str()), 0);
     }
   }
