@@ -1,8 +1,9 @@
 // Throughput of each stage of the create pipeline, one core:
-// chunking, chunk id (keyed BLAKE2b), zstd, sealing, pack building, tree
+// chunking, chunk id (HMAC-SHA-256), zstd, sealing, pack building, tree
 // encoding, and index lookups/inserts. Run: build/bench/jsnap_stages_bench
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <random>
 
 #include "jsnap/chunker.h"
@@ -122,42 +123,86 @@ void BM_TreeEncode(benchmark::State& state) {
 }
 BENCHMARK(BM_TreeEncode);
 
-// Index lookups in a database holding state.range(0) blob entries (hits
-// and misses alternate, as in a create that finds half its chunks).
+// An index holding `n` blob entries (1000 per pack, as from small blobs),
+// built once per size and shared by the benchmarks below; deleted at exit.
+// Blob k's id is PlainHash(decimal k): ids below n are present.
+Index& IndexWith(int64_t n) {
+  struct Built {
+    std::string dir;
+    std::unique_ptr<Index> index;
+    ~Built() {
+      index.reset();
+      (void)DestroyIndex(dir + "/db");
+      ::rmdir(dir.c_str());
+    }
+  };
+  static std::map<int64_t, Built> built;
+  auto it = built.find(n);
+  if (it != built.end()) return *it->second.index;
+  char tmpl[] = "/var/tmp/jsnap-bench-index-XXXXXX";  // 10M entries are ~600 MB: not tmpfs
+  Built& b = built[n];
+  b.dir = ::mkdtemp(tmpl);
+  b.index = Index::Open(b.dir + "/db", Key().index, false).value();
+  const int per_pack = 1000;
+  for (int64_t p = 0; p < n / per_pack; ++p) {
+    PackInfo info;
+    info.id = PlainHash("pack" + std::to_string(p));
+    info.size = 1ull << 30;
+    for (int i = 0; i < per_pack; ++i) {
+      PackEntry e;
+      e.id = PlainHash(std::to_string(p * per_pack + i));
+      e.offset = i * 100;
+      e.length = 100;
+      e.raw_length = 60;
+      info.entries.push_back(e);
+    }
+    if (!b.index->AddPack(info).ok()) std::abort();
+  }
+  // Reopen, so lookups read tables from disk (through the block cache), not
+  // what the build left in memory.
+  b.index.reset();
+  b.index = Index::Open(b.dir + "/db", Key().index, false).value();
+  return *b.index;
+}
+
+// Lookups in an index of state.range(0) entries; hits and misses alternate,
+// as in a create that finds half its chunks.
 void BM_IndexLookup(benchmark::State& state) {
   const int64_t n = state.range(0);
-  char tmpl[] = "/tmp/jsnap-bench-index-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  {
-    auto index = Index::Open(dir + "/db", Key().index, false).value();
-    const int per_pack = 1000;
-    for (int64_t p = 0; p < n / per_pack; ++p) {
-      PackInfo info;
-      info.id = PlainHash("pack" + std::to_string(p));
-      info.size = 1ull << 30;
-      for (int i = 0; i < per_pack; ++i) {
-        PackEntry e;
-        e.id = PlainHash(std::to_string(p * per_pack + i));
-        e.offset = i * 100;
-        e.length = 100;
-        e.raw_length = 60;
-        info.entries.push_back(e);
-      }
-      (void)index->AddPack(info);
-    }
-  }
-  auto index = Index::Open(dir + "/db", Key().index, false).value();
+  Index& index = IndexWith(n);
   std::mt19937_64 rng(5);
   for (auto _ : state) {
     const uint64_t k = rng() % (2 * n);  // half are misses
-    benchmark::DoNotOptimize(index->Find(PlainHash(std::to_string(k))));
+    benchmark::DoNotOptimize(index.Find(PlainHash(std::to_string(k))));
   }
   state.SetItemsProcessed(state.iterations());
-  index.reset();
-  (void)DestroyIndex(dir + "/db");
-  ::rmdir(dir.c_str());
 }
-BENCHMARK(BM_IndexLookup)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_IndexLookup)->Arg(100000)->Arg(1000000)->Arg(10000000)->Unit(benchmark::kMicrosecond);
+
+// Inserts into an index of state.range(0) entries: packs of 1000 new blobs,
+// each looked up first (a miss), as a create does.
+void BM_IndexInsert(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Index& index = IndexWith(n);
+  static int64_t next = 1ll << 40;  // ids no IndexWith uses
+  for (auto _ : state) {
+    PackInfo info;
+    info.id = PlainHash("insert-pack" + std::to_string(next));
+    info.size = 1ull << 30;
+    for (int i = 0; i < 1000; ++i, ++next) {
+      PackEntry e;
+      e.id = PlainHash(std::to_string(next));
+      benchmark::DoNotOptimize(index.Find(e.id));
+      e.offset = i * 100;
+      e.length = 100;
+      e.raw_length = 60;
+      info.entries.push_back(e);
+    }
+    if (!index.AddPack(info).ok()) std::abort();
+  }
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(BM_IndexInsert)->Arg(100000)->Arg(10000000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace jsnap

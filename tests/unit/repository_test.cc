@@ -209,6 +209,31 @@ TEST_F(RepositoryTest, RebuiltIndexGivesTheSameAnswers) {
   EXPECT_EQ(IndexContents(reopened->index()), before);
 }
 
+TEST_F(RepositoryTest, IndexOfAnotherLayoutIsNamedToReadersAndRebuiltByWriters) {
+  test::TempDir src;
+  for (int i = 0; i < 5; ++i) test::WriteFile(src / ("f" + std::to_string(i)), test::RandomBytes(70000, i));
+  std::map<std::string, std::string> before;
+  {
+    auto repo = OpenOrDie(repo_path_);
+    Backup(*repo, src.path());
+    before = IndexContents(repo->index());
+  }
+  // What an earlier build (RocksDB's CTR provider, a 4096-byte prefix
+  // starting with its block size) left in CURRENT.
+  std::string old = test::RandomBytes(4096 + 16, 9);
+  old.replace(0, 8, std::string("\x40\0\0\0\0\0\0\0", 8));
+  test::WriteFile(repo_path_ + "/index/CURRENT", old);
+  OpenOptions reader;
+  auto r = Repository::Open(repo_path_, "pw", reader);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().message();
+  EXPECT_NE(r.status().message().find("another jsnap version"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("jsnap repair index"), std::string::npos) << r.status().message();
+  auto writer = OpenOrDie(repo_path_);
+  ASSERT_NE(writer, nullptr);
+  EXPECT_EQ(IndexContents(writer->index()), before);
+}
+
 TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   auto repo = OpenOrDie(repo_path_);
   const std::string data = test::RandomBytes(100000, 9);
