@@ -18,5 +18,7 @@ inline constexpr int kDefaultCompressionLevel = 3;
 void CompressFrameAppend(std::string_view data, int level, std::string* out);
 // Decodes a frame; `expected_size` (when known, else SIZE_MAX) is enforced.
 Result<std::string> DecompressFrame(std::string_view frame, size_t expected_size);
+// The same into `out`, its capacity reused.
+Status DecompressFrameInto(std::string_view frame, size_t expected_size, std::string* out);
 
 }  // namespace jsnap

@@ -55,6 +55,9 @@ void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* ou
 std::string Seal(const KeyBytes& key, std::string_view plaintext);
 // Corruption when the object is too short or fails authentication.
 Result<std::string> Open(const KeyBytes& key, std::string_view sealed);
+// The same into `out` (its capacity reused: a loop over many blobs then
+// allocates and faults in no new memory per blob).
+Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out);
 
 // HMAC-SHA-256: the blob id of `data` under the id_mac subkey.
 Id KeyedHash(const KeyBytes& key, std::string_view data);

@@ -77,5 +77,9 @@ void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level
 // Opens, decompresses and checks that the keyed hash of the plaintext is `id`.
 Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
                                std::string_view stored, uint32_t raw_length);
+// The same into reusable buffers: `frame` is scratch, `plain` receives the
+// plaintext. For loops that only check blobs (check --read-data).
+Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
+                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain);
 
 }  // namespace jsnap

@@ -57,19 +57,25 @@ std::string Seal(const KeyBytes& key, std::string_view plaintext) {
 }
 
 Result<std::string> Open(const KeyBytes& key, std::string_view sealed) {
+  std::string plain;
+  RETURN_IF_ERROR(OpenInto(key, sealed, &plain));
+  return plain;
+}
+
+Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out) {
   if (sealed.size() < kSealOverhead) {
     return Status::Corruption("encrypted object is too short (" + std::to_string(sealed.size()) +
                               " bytes)");
   }
   const auto* nonce = reinterpret_cast<const uint8_t*>(sealed.data());
-  std::string plain(sealed.size() - kSealOverhead, '\0');
+  out->resize(sealed.size() - kSealOverhead);
   unsigned long long plen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<uint8_t*>(plain.data()), &plen, nullptr, nonce + kNonceSize,
+          reinterpret_cast<uint8_t*>(out->data()), &plen, nullptr, nonce + kNonceSize,
           sealed.size() - kNonceSize, nullptr, 0, nonce, key.data()) != 0) {
     return Status::Corruption("authentication failed (the data was modified or damaged)");
   }
-  return plain;
+  return Status::Ok();
 }
 
 Id KeyedHash(const KeyBytes& key, std::string_view data) {

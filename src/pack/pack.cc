@@ -116,12 +116,19 @@ void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level
 
 Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
                                std::string_view stored, uint32_t raw_length) {
-  ASSIGN_OR_RETURN(std::string frame, Open(enc_key, stored));
-  ASSIGN_OR_RETURN(std::string plain, DecompressFrame(frame, raw_length));
-  if (KeyedHash(id_key, plain) != id) {
+  std::string frame, plain;
+  RETURN_IF_ERROR(DecodeBlobInto(enc_key, id_key, id, stored, raw_length, &frame, &plain));
+  return plain;
+}
+
+Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
+                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain) {
+  RETURN_IF_ERROR(OpenInto(enc_key, stored, frame));
+  RETURN_IF_ERROR(DecompressFrameInto(*frame, raw_length, plain));
+  if (KeyedHash(id_key, *plain) != id) {
     return Status::Corruption("content does not hash to its id");
   }
-  return plain;
+  return Status::Ok();
 }
 
 }  // namespace jsnap

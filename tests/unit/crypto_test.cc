@@ -97,5 +97,25 @@ TEST_F(CryptoTest, BlobDecodeVerifiesTheId) {
   EXPECT_NE(r.status().message().find("does not hash to its id"), std::string::npos);
 }
 
+// check --read-data decodes every blob into the same two buffers: each
+// result must be exactly its own plaintext, whatever the buffers held.
+TEST_F(CryptoTest, BlobDecodeIntoReusedBuffersLeavesNothingBehind) {
+  MasterKey k = MasterKey::Generate();
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>("chunk text "[i % 11] + (i >> 16));
+  std::string noise(200000, '\0');
+  RandomBytes(noise.data(), noise.size());
+  std::string frame, plain;
+  for (const std::string& p : {big, std::string("small"), noise, std::string(), big.substr(7, 600000)}) {
+    std::string stored;
+    EncodeBlobAppend(k.encryption, p, 3, &stored);
+    const Id id = KeyedHash(k.id_mac, p);
+    ASSERT_TRUE(DecodeBlobInto(k.encryption, k.id_mac, id, stored, p.size(), &frame, &plain).ok());
+    EXPECT_EQ(plain, p);
+    stored[stored.size() / 2] ^= 1;
+    EXPECT_TRUE(DecodeBlobInto(k.encryption, k.id_mac, id, stored, p.size(), &frame, &plain).IsCorruption());
+  }
+}
+
 }  // namespace
 }  // namespace jsnap
