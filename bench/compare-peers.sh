@@ -7,6 +7,7 @@
 # helper that builds the SQLite corpus (build/tests/sqlite_writer). Installs
 # restic, borgbackup, GNU time and linux-source-6.1 from Debian if missing.
 # Environment: REPS (default 3), CORPORA (default "kernel system sqlite"),
+# SETTLE (seconds of quiet before the restores, default 40),
 # WORK (scratch folder, default a temp dir; needs ~15 GB), SQLITE_ROWS.
 #
 # Steps per corpus and tool, interleaved (jsnap restic borg, jsnap restic
@@ -86,6 +87,13 @@ run() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$corpus" "$tool" "$step" "$rep" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >> "$results"
 }
 
+# rotate N A B C: the list rotated left by N-1 places.
+rotate() {
+  local n=$(( ($1 - 1) % ($# - 1) )); shift
+  local items=("$@")
+  echo "${items[@]:n}" "${items[@]:0:n}"
+}
+
 tool_init() {
   case $1 in
     jsnap) "$jsnap" -r "$2" init -q ;;
@@ -144,7 +152,12 @@ for corpus in $corpora; do
     # without a journal, inode allocation skips inodes freed in the last ~30
     # s one by one (recently_deleted), which made whichever tool restored
     # right after a deleted tree pay several seconds of system time for it.
-    for tool in jsnap restic borg; do
+    # The same machine still showed multi-threaded restores (jsnap, restic)
+    # paying up to twice the system time in later repetitions, so the
+    # restores start after a pause, and their order rotates per repetition:
+    # whatever the file system charges, every tool is first once.
+    sync; sleep "${SETTLE:-40}"
+    for tool in $(rotate "$rep" jsnap restic borg); do
       tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"; sync
       (cd "$tgt" && run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3))
       if [ "$corpus" = sqlite ]; then  # an image is the same database, not the same bytes

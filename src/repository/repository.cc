@@ -424,8 +424,12 @@ Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobT
   };
   auto stored = backend_->Load({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length);
   if (!stored.ok()) return stored.status().WithContext(where());
-  auto plain = DecodeBlob(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length);
-  if (!plain.ok()) return plain.status().WithContext(where());
+  // The decrypted frame is scratch, kept per thread: only the plaintext
+  // leaves, so only it needs fresh memory.
+  thread_local std::string frame;
+  std::string plain;
+  Status st = DecodeBlobInto(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length, &frame, &plain);
+  if (!st.ok()) return st.WithContext(where());
   return plain;
 }
 
