@@ -14,7 +14,8 @@
 # borg, ...): 1 initial create into an empty repository, 2 create with no
 # change, 3 create after a deterministic mutation, 4 full restore of the
 # latest snapshot (verified identical afterwards, untimed), 5 full data
-# verification. Each step: wall time, CPU time, peak RSS; repository size.
+# verification (restore and verification from a dropped page cache). Each
+# step: wall time, CPU time, peak RSS; repository size.
 # Writes medians and jsnap/peer ratios as Markdown to OUT.md (default
 # stdout).
 set -euo pipefail
@@ -87,6 +88,13 @@ run() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$corpus" "$tool" "$step" "$rep" "$wall" "$(echo "$user + $sys" | bc)" "$rss" >> "$results"
 }
 
+# Writes back and drops the page cache (when allowed), so that no step pays
+# for reclaiming what an earlier one cached.
+drop_caches() {
+  sync
+  { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null || true
+}
+
 # rotate N A B C: the list rotated left by N-1 places.
 rotate() {
   local n=$(( ($1 - 1) % ($# - 1) )); shift
@@ -152,13 +160,14 @@ for corpus in $corpora; do
     # without a journal, inode allocation skips inodes freed in the last ~30
     # s one by one (recently_deleted), which made whichever tool restored
     # right after a deleted tree pay several seconds of system time for it.
-    # The same machine still showed multi-threaded restores (jsnap, restic)
-    # paying up to twice the system time in later repetitions, so the
-    # restores start after a pause, and their order rotates per repetition:
-    # whatever the file system charges, every tool is first once.
+    # A restore that followed another tool's paid up to twice the system
+    # time (reclaiming the page cache the previous restore and its diff
+    # filled), so the restores start after a pause, each from a dropped
+    # page cache (cold, as restores usually are), and their order rotates
+    # per repetition (every tool is first once when REPS is a multiple of 3).
     sync; sleep "${SETTLE:-40}"
     for tool in $(rotate "$rep" jsnap restic borg); do
-      tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"; sync
+      tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"; drop_caches
       (cd "$tgt" && run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3))
       if [ "$corpus" = sqlite ]; then  # an image is the same database, not the same bytes
         [ "$(sqlite3 "$src/chat.db" .sha3sum)" = "$(sqlite3 "$tgt/${src#/}/chat.db" .sha3sum)" ] &&
@@ -168,7 +177,10 @@ for corpus in $corpora; do
         diff -r --no-dereference "$src" "$tgt/${src#/}" >/dev/null || { echo "bench: $tool restore differs" >&2; exit 1; }
       fi
     done
-    for tool in jsnap restic borg; do run $tool 5-verify "$rep" "$corpus" $(tool_check $tool "$work/repo-$tool"); done
+    for tool in jsnap restic borg; do
+      drop_caches
+      run $tool 5-verify "$rep" "$corpus" $(tool_check $tool "$work/repo-$tool")
+    done
     for tool in jsnap restic borg; do rm -rf "$work/restore-$tool"; done
     rm -rf "$src"
   done

@@ -13,8 +13,8 @@
 # repetition starts from a fresh copy of every repository and of the
 # database; sizes are interleaved within a repetition. REPS (default 3)
 # repetitions, medians.
-# Environment: SIZES, REPS, SQLITE_ROWS, WORK (scratch; ~2 GB per million
-# entries, twice: a template and its copy).
+# Environment: SIZES, REPS, SQLITE_ROWS, WORK (scratch: ~0.16 GB per million
+# entries, twice (a template and its copy), plus ~1 GB of databases).
 set -euo pipefail
 jsnap=$(realpath "$1")
 fill=$(realpath "$2")
@@ -73,7 +73,6 @@ import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 fills = [l.rstrip("\n").split("\t") for l in open(sys.argv[2]) if l.strip()]
 reps = sys.argv[3]
-sizes = [int(f[0]) for f in fills]
 print(f"Medians of {reps} repetitions.\n")
 print("| blob entries in the index | index on disk | filled in | " +
       " | ".join(f"{s} s / peak RSS MiB" for s in sorted({r[0] for r in rows})) + " |")

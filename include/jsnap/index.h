@@ -12,8 +12,8 @@
 // ~60 bytes per blob instead of ~130 (the kernel tree: 4.7 MiB, not 10.4).
 //
 // The database files (tables, WAL, manifest; not RocksDB's plain-text LOG
-// files, which hold no keys or values) are encrypted at rest (RocksDB's CTR EncryptedEnv with
-// a keyed BLAKE2b-512 block function, key = the master key's index subkey):
+// files, which hold no keys or values) are encrypted at rest (XChaCha20 with
+// a random nonce per file, key = the master key's index subkey; spec 16.1):
 // the index holds snapshot records and blob sizes, which must be as private
 // as the sealed files they come from.
 //

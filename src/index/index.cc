@@ -435,7 +435,11 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const KeyByt
     char magic[sizeof(internal::kIndexFileMagic)] = {};
     const size_t got = std::fread(magic, 1, sizeof(magic), f);
     std::fclose(f);
-    if (got != sizeof(magic) || std::memcmp(magic, internal::kIndexFileMagic, sizeof(magic)) != 0) {
+    if (got != sizeof(magic)) {
+      return Status::Corruption("index: " + path + "/CURRENT is truncated (" + std::to_string(got) +
+                                " bytes); run 'jsnap repair index' to rebuild the index");
+    }
+    if (std::memcmp(magic, internal::kIndexFileMagic, sizeof(magic)) != 0) {
       return Status::Corruption("index: " + path +
                                 " was written by another jsnap version (its files do not start with '" +
                                 std::string(internal::kIndexFileMagic, sizeof(magic)) +

@@ -91,8 +91,12 @@ class IndexEncryption : public rocksdb::EncryptionProvider {
   rocksdb::Status CreateCipherStream(const std::string& fname, const rocksdb::EnvOptions&,
                                      rocksdb::Slice& prefix,
                                      std::unique_ptr<rocksdb::BlockAccessCipherStream>* result) override {
-    if (prefix.size() < kIndexFilePrefix ||
-        std::memcmp(prefix.data(), kIndexFileMagic, sizeof(kIndexFileMagic)) != 0) {
+    if (prefix.size() < kIndexFilePrefix) {  // cut short, by a crash or by hand
+      return rocksdb::Status::Corruption(fname + ": truncated (" + std::to_string(prefix.size()) +
+                                         " bytes, shorter than the " + std::to_string(kIndexFilePrefix) +
+                                         "-byte prefix)");
+    }
+    if (std::memcmp(prefix.data(), kIndexFileMagic, sizeof(kIndexFileMagic)) != 0) {
       // An index written by an older build (or not by jsnap at all).
       return rocksdb::Status::Corruption(fname + ": not an index file of this jsnap version");
     }

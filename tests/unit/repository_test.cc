@@ -218,10 +218,9 @@ TEST_F(RepositoryTest, IndexOfAnotherLayoutIsNamedToReadersAndRebuiltByWriters) 
     Backup(*repo, src.path());
     before = IndexContents(repo->index());
   }
-  // What an earlier build (RocksDB's CTR provider, a 4096-byte prefix
-  // starting with its block size) left in CURRENT.
-  std::string old = test::RandomBytes(4096 + 16, 9);
-  old.replace(0, 8, std::string("\x40\0\0\0\0\0\0\0", 8));
+  // What an earlier build (RocksDB's CTR provider: a 4096-byte prefix of
+  // counter and IV, then the encrypted content) left in CURRENT.
+  const std::string old = test::RandomBytes(4096 + 16, 9);
   test::WriteFile(repo_path_ + "/index/CURRENT", old);
   OpenOptions reader;
   auto r = Repository::Open(repo_path_, "pw", reader);
