@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <set>
+#include <span>
 #include <unordered_set>
 #include <vector>
 
@@ -107,6 +108,10 @@ class Repository {
                         uint64_t* stored = nullptr);
   Result<bool> HasBlob(const Id& id);
   Result<std::string> LoadBlob(const Id& id);
+  // The blobs `ids` (a file's chunks, in order), each checked like LoadBlob.
+  // Blobs stored one after another in a pack are read with one request: a
+  // database restored page by page reads its packs in runs, not per page.
+  Result<std::vector<std::string>> LoadBlobs(std::span<const Id> ids);
   // Writes the open packs and indexes them. Call before saving anything
   // that refers to the blobs saved so far.
   Status Flush();

@@ -433,6 +433,43 @@ Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobT
   return plain;
 }
 
+Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) {
+  // Runs of adjacent blobs are read together, up to this many bytes.
+  constexpr uint64_t kMaxRun = 8 << 20;
+  std::vector<BlobLocation> locs(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(ids[i]));
+    if (!loc) {
+      return Status::NotFound("blob " + ids[i].Hex() +
+                              " is not in the repository (run 'jsnap check' to see what it affects)");
+    }
+    locs[i] = *loc;
+  }
+  auto where = [&](size_t i) {
+    return "pack " + locs[i].pack.Hex() + ": blob " + ids[i].Hex() + " at offset " + std::to_string(locs[i].offset);
+  };
+  std::vector<std::string> out(ids.size());
+  thread_local std::string frame;  // scratch, as in LoadBlobOfType
+  for (size_t begin = 0, end; begin < ids.size(); begin = end) {
+    uint64_t run_end = uint64_t{locs[begin].offset} + locs[begin].length;
+    for (end = begin + 1; end < ids.size() && locs[end].pack == locs[begin].pack &&
+                          locs[end].offset == run_end && run_end - locs[begin].offset + locs[end].length <= kMaxRun;
+         ++end) {
+      run_end += locs[end].length;
+    }
+    auto stored = backend_->Load({FileType::kPack, locs[begin].pack.Hex()}, locs[begin].offset,
+                                 run_end - locs[begin].offset);
+    if (!stored.ok()) return stored.status().WithContext(where(begin));
+    for (size_t i = begin; i < end; ++i) {
+      const std::string_view blob =
+          std::string_view(stored.value()).substr(locs[i].offset - locs[begin].offset, locs[i].length);
+      Status st = DecodeBlobInto(key_.encryption, key_.id_mac, ids[i], blob, locs[i].raw_length, &frame, &out[i]);
+      if (!st.ok()) return st.WithContext(where(i));
+    }
+  }
+  return out;
+}
+
 Result<Id> Repository::SaveTree(const Tree& tree, bool* added, uint64_t* stored) {
   Id id;
   RETURN_IF_ERROR(SaveBlob(BlobType::kTree, tree.Encode(), &id, added, stored));

@@ -290,13 +290,7 @@ class Restorer {
     const size_t per_batch = std::clamp<size_t>(average == 0 ? 64 : kBatchBytes / average, 1, 64);
     const size_t max_ahead = 2 * Threads(opts_);
     auto load = [this, &n](size_t begin, size_t end) -> Result<Batch> {
-      Batch out;
-      out.reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) {
-        ASSIGN_OR_RETURN(std::string data, repo_.LoadBlob(n.content[i]));
-        out.push_back(std::move(data));
-      }
-      return out;
+      return repo_.LoadBlobs(std::span<const Id>(n.content).subspan(begin, end - begin));
     };
     std::deque<std::future<Result<Batch>>> ahead;
     size_t next = 0;

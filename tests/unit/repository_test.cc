@@ -233,6 +233,55 @@ TEST_F(RepositoryTest, IndexOfAnotherLayoutIsNamedToReadersAndRebuiltByWriters) 
   EXPECT_EQ(IndexContents(writer->index()), before);
 }
 
+// LoadBlobs reads runs of adjacent blobs in one request: every blob must
+// still come back whole and checked, across pack boundaries, repeats and
+// out-of-order ids, and a damaged blob inside a run must be named.
+TEST_F(RepositoryTest, LoadBlobsReadsRunsAndChecksEveryBlob) {
+  auto repo = OpenOrDie(repo_path_);
+  std::vector<std::string> blobs;
+  std::vector<Id> ids;
+  for (int i = 0; i < 60; ++i) {  // ~1.8 MB: more than one 1 MiB pack
+    blobs.push_back(test::RandomBytes(20000 + 500 * i, 100 + i));
+    Id id;
+    bool added = false;
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, blobs.back(), &id, &added).ok());
+    ids.push_back(id);
+  }
+  ASSERT_TRUE(repo->Flush().ok());
+  std::vector<Id> wanted = ids;
+  std::vector<std::string> expected = blobs;
+  for (int i : {3, 3, 59, 0, 17}) {  // repeats and jumps after the in-order run
+    wanted.push_back(ids[i]);
+    expected.push_back(blobs[i]);
+  }
+  std::set<Id> packs;
+  for (const Id& id : ids) packs.insert(repo->index().Find(id).value()->pack);
+  ASSERT_GE(packs.size(), 2u);
+  auto got = repo->LoadBlobs(wanted);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got.value(), expected);
+
+  // Blob 30, in the middle of a run, flipped: the error names it and its pack.
+  const BlobLocation loc = repo->index().Find(ids[30]).value().value();
+  const std::string pack_path = repo_path_ + "/data/" + loc.pack.Hex().substr(0, 2) + "/" + loc.pack.Hex();
+  ::chmod(pack_path.c_str(), 0600);
+  int fd = ::open(pack_path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  char c;
+  ASSERT_EQ(::pread(fd, &c, 1, loc.offset + 50), 1);
+  c ^= 0x01;
+  ASSERT_EQ(::pwrite(fd, &c, 1, loc.offset + 50), 1);
+  ::close(fd);
+  auto bad = repo->LoadBlobs(ids);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption());
+  EXPECT_NE(bad.status().message().find(ids[30].Hex()), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find(loc.pack.Hex()), std::string::npos) << bad.status().message();
+  // The blobs before it still load one by one.
+  EXPECT_EQ(repo->LoadBlobs(std::span<const Id>(ids).first(30)).value(),
+            std::vector<std::string>(blobs.begin(), blobs.begin() + 30));
+}
+
 TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   auto repo = OpenOrDie(repo_path_);
   const std::string data = test::RandomBytes(100000, 9);
