@@ -263,9 +263,11 @@ class Checker {
             if (!name_of.ok() || name_of.value() != id) {
               pack_error = "its header does not hash to its name (the file was modified or damaged)";
             }
-            // Per-thread buffers: a fresh plaintext per blob would be
-            // allocated, zeroed and faulted in, for bytes only hashed.
-            thread_local std::string frame, plain;
+            // Buffers reused across the pack's blobs (a fresh plaintext per
+            // blob would be allocated, zeroed and faulted in, for bytes only
+            // hashed), and freed with the pack: a tree blob of megabytes
+            // (a database's page list) does not stay behind per thread.
+            std::string frame, plain;
             for (const PackEntry& e : info.entries) {
               Status st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
                                          std::string_view(data.value()).substr(e.offset, e.length),

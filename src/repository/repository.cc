@@ -407,6 +407,20 @@ Status Repository::Flush() {
   return WaitForWriter();
 }
 
+namespace {
+// The decrypted frame of a loaded blob is scratch, kept per thread: only the
+// plaintext leaves, so only it needs fresh memory. A frame larger than a
+// typical chunk's (a tree of megabytes) is not kept.
+constexpr size_t kKeptScratchFrame = 1 << 20;
+std::string& ScratchFrame() {
+  thread_local std::string frame;
+  return frame;
+}
+void ReleaseScratchFrameIfLarge() {
+  if (ScratchFrame().capacity() > kKeptScratchFrame) std::string().swap(ScratchFrame());
+}
+}  // namespace
+
 Result<std::string> Repository::LoadBlob(const Id& id) { return LoadBlobOfType(id, std::nullopt); }
 
 Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobType> type) {
@@ -424,11 +438,10 @@ Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobT
   };
   auto stored = backend_->Load({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length);
   if (!stored.ok()) return stored.status().WithContext(where());
-  // The decrypted frame is scratch, kept per thread: only the plaintext
-  // leaves, so only it needs fresh memory.
-  thread_local std::string frame;
   std::string plain;
-  Status st = DecodeBlobInto(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length, &frame, &plain);
+  Status st = DecodeBlobInto(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length,
+                             &ScratchFrame(), &plain);
+  ReleaseScratchFrameIfLarge();
   if (!st.ok()) return st.WithContext(where());
   return plain;
 }
@@ -449,7 +462,7 @@ Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) 
     return "pack " + locs[i].pack.Hex() + ": blob " + ids[i].Hex() + " at offset " + std::to_string(locs[i].offset);
   };
   std::vector<std::string> out(ids.size());
-  thread_local std::string frame;  // scratch, as in LoadBlobOfType
+  std::string& frame = ScratchFrame();
   for (size_t begin = 0, end; begin < ids.size(); begin = end) {
     uint64_t run_end = uint64_t{locs[begin].offset} + locs[begin].length;
     for (end = begin + 1; end < ids.size() && locs[end].pack == locs[begin].pack &&
@@ -464,9 +477,13 @@ Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) 
       const std::string_view blob =
           std::string_view(stored.value()).substr(locs[i].offset - locs[begin].offset, locs[i].length);
       Status st = DecodeBlobInto(key_.encryption, key_.id_mac, ids[i], blob, locs[i].raw_length, &frame, &out[i]);
-      if (!st.ok()) return st.WithContext(where(i));
+      if (!st.ok()) {
+        ReleaseScratchFrameIfLarge();
+        return st.WithContext(where(i));
+      }
     }
   }
+  ReleaseScratchFrameIfLarge();
   return out;
 }
 
