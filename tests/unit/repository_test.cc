@@ -53,6 +53,23 @@ class RepositoryTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().message();
     return r.ok() ? r->snapshot_id : Id();
   }
+  // A pack's file in the repository.
+  std::string PackPath(const Id& pack) const {
+    return repo_path_ + "/data/" + pack.Hex().substr(0, 2) + "/" + pack.Hex();
+  }
+  // Flips the bits `mask` of the byte at `offset` of a pack's file (stored
+  // read-only, so made writable first).
+  void FlipBits(const Id& pack, uint64_t offset, char mask) {
+    const std::string path = PackPath(pack);
+    ::chmod(path.c_str(), 0600);
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    char c;
+    ASSERT_EQ(::pread(fd, &c, 1, static_cast<off_t>(offset)), 1);
+    c ^= mask;
+    ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(offset)), 1);
+    ::close(fd);
+  }
   test::TempDir dir_;
   std::string repo_path_;
 };
@@ -263,15 +280,7 @@ TEST_F(RepositoryTest, LoadBlobsReadsRunsAndChecksEveryBlob) {
 
   // Blob 30, in the middle of a run, flipped: the error names it and its pack.
   const BlobLocation loc = repo->index().Find(ids[30]).value().value();
-  const std::string pack_path = repo_path_ + "/data/" + loc.pack.Hex().substr(0, 2) + "/" + loc.pack.Hex();
-  ::chmod(pack_path.c_str(), 0600);
-  int fd = ::open(pack_path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  char c;
-  ASSERT_EQ(::pread(fd, &c, 1, loc.offset + 50), 1);
-  c ^= 0x01;
-  ASSERT_EQ(::pwrite(fd, &c, 1, loc.offset + 50), 1);
-  ::close(fd);
+  FlipBits(loc.pack, loc.offset + 50, 0x01);
   auto bad = repo->LoadBlobs(ids);
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.status().IsCorruption());
@@ -290,15 +299,8 @@ TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   ASSERT_TRUE(repo->SaveBlob(BlobType::kData, data, &id, &added).ok());
   ASSERT_TRUE(repo->Flush().ok());
   auto loc = repo->index().Find(id).value().value();
-  const std::string pack_path = repo_path_ + "/data/" + loc.pack.Hex().substr(0, 2) + "/" + loc.pack.Hex();
-  ::chmod(pack_path.c_str(), 0600);
-  int fd = ::open(pack_path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  char c;
-  ASSERT_EQ(::pread(fd, &c, 1, loc.offset + 100), 1);
-  c ^= 0x20;
-  ASSERT_EQ(::pwrite(fd, &c, 1, loc.offset + 100), 1);
-  ::close(fd);
+  const std::string pack_path = PackPath(loc.pack);
+  FlipBits(loc.pack, loc.offset + 100, 0x20);
   auto r = repo->LoadBlob(id);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsCorruption());
