@@ -174,6 +174,10 @@ class Repository {
   Status WaitForWriter();
   void WriterLoop();
   Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
+  // The index's location of `id`; NotFound (with what to do) when it has none.
+  Result<BlobLocation> Locate(const Id& id);
+  // Reads and checks blobs at known locations, adjacent ones with one request.
+  Result<std::vector<std::string>> LoadLocated(std::span<const Id> ids, const std::vector<BlobLocation>& locs);
   Result<std::string> LoadSnapshotRecord(const Id& id);
 
   std::string root_;

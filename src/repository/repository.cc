@@ -424,41 +424,39 @@ void ReleaseScratchFrameIfLarge() {
 Result<std::string> Repository::LoadBlob(const Id& id) { return LoadBlobOfType(id, std::nullopt); }
 
 Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobType> type) {
+  ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
+  if (type && loc.type != *type) {
+    return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc.type) +
+                              " blob where a " + BlobTypeName(*type) + " blob was expected");
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> out, LoadLocated(std::span<const Id>(&id, 1), {loc}));
+  return std::move(out[0]);
+}
+
+Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) {
+  std::vector<BlobLocation> locs;
+  locs.reserve(ids.size());
+  for (const Id& id : ids) {
+    ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
+    locs.push_back(loc);
+  }
+  return LoadLocated(ids, locs);
+}
+
+Result<BlobLocation> Repository::Locate(const Id& id) {
   ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(id));
   if (!loc) {
     return Status::NotFound("blob " + id.Hex() +
                             " is not in the repository (run 'jsnap check' to see what it affects)");
   }
-  if (type && loc->type != *type) {
-    return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc->type) +
-                              " blob where a " + BlobTypeName(*type) + " blob was expected");
-  }
-  auto where = [&] {  // only on failure: restores load ~100k blobs a second
-    return "pack " + loc->pack.Hex() + ": blob " + id.Hex() + " at offset " + std::to_string(loc->offset);
-  };
-  auto stored = backend_->Load({FileType::kPack, loc->pack.Hex()}, loc->offset, loc->length);
-  if (!stored.ok()) return stored.status().WithContext(where());
-  std::string plain;
-  Status st = DecodeBlobInto(key_.encryption, key_.id_mac, id, stored.value(), loc->raw_length,
-                             &ScratchFrame(), &plain);
-  ReleaseScratchFrameIfLarge();
-  if (!st.ok()) return st.WithContext(where());
-  return plain;
+  return *loc;
 }
 
-Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) {
+Result<std::vector<std::string>> Repository::LoadLocated(std::span<const Id> ids,
+                                                         const std::vector<BlobLocation>& locs) {
   // Runs of adjacent blobs are read together, up to this many bytes.
   constexpr uint64_t kMaxRun = 8 << 20;
-  std::vector<BlobLocation> locs(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, index_->Find(ids[i]));
-    if (!loc) {
-      return Status::NotFound("blob " + ids[i].Hex() +
-                              " is not in the repository (run 'jsnap check' to see what it affects)");
-    }
-    locs[i] = *loc;
-  }
-  auto where = [&](size_t i) {
+  auto where = [&](size_t i) {  // only on failure: restores load ~100k blobs a second
     return "pack " + locs[i].pack.Hex() + ": blob " + ids[i].Hex() + " at offset " + std::to_string(locs[i].offset);
   };
   std::vector<std::string> out(ids.size());
