@@ -64,9 +64,6 @@ class Index {
   // Adds a pack and all its blobs in one durable (synced) write. A blob
   // stored in several packs is indexed at the pack with the smallest id.
   virtual Status AddPack(const PackInfo& pack) = 0;
-  // Removes a pack and the blob entries that point into it (a scan of
-  // every blob entry: for failure paths).
-  virtual Status RemovePack(const Id& pack) = 0;
   // In one durable write: drops the `removed` packs and adds the `added`
   // ones. Blob entries that pointed into a removed pack move to an added pack
   // holding the blob, or are deleted. Prune's commit point. Scans every blob

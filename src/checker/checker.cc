@@ -333,11 +333,13 @@ class Checker {
   }
 
   void CountUnreferenced() {
-    (void)repo_.index().ForEachBlob([&](const Id& id, const BlobLocation& loc) {
-      if (referenced_.count(id)) return;
-      ++report_.blobs_unreferenced;
-      report_.bytes_unreferenced += loc.length;
-    });
+    for (const auto& [pack, info] : indexed_) {  // every indexed blob, once
+      for (const PackEntry& e : info.entries) {
+        if (referenced_.count(e.id)) continue;
+        ++report_.blobs_unreferenced;
+        report_.bytes_unreferenced += e.length;
+      }
+    }
     // Damage in unreferenced blobs hurts nothing: a warning, not an error.
     for (auto it = problems_.begin(); it != problems_.end();) {
       const bool blob = it->first.rfind("blob ", 0) == 0;

@@ -14,7 +14,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-#include <set>
 #include <unordered_map>
 #include <algorithm>
 
@@ -188,8 +187,6 @@ class RocksIndex : public Index {
     return Status::Ok();
   }
 
-  Status RemovePack(const Id& pack) override { return ReplacePacks({pack}, {}); }
-
   Status ReplacePacks(const std::vector<Id>& removed, const std::vector<PackInfo>& added) override {
     std::lock_guard<std::mutex> lock(add_mu_);
     std::map<uint32_t, Id> gone;  // by number
@@ -207,8 +204,6 @@ class RocksIndex : public Index {
         return Status::Ok();
       }));
     }
-    std::set<Id> gone_ids;
-    for (const auto& [number, id] : gone) gone_ids.insert(id);
     for (const PackInfo& pack : added) {
       for (const PackEntry& e : pack.entries) {
         auto it = final.find(e.id);
@@ -216,17 +211,16 @@ class RocksIndex : public Index {
           if (!it->second || pack.id < it->second->first) it->second = std::make_pair(pack.id, e);
           continue;
         }
+        // (A blob in a removed pack is in `final` already, from the scan.)
         ASSIGN_OR_RETURN(std::optional<BlobLocation> cur, Find(e.id));
-        if (!cur || gone_ids.count(cur->pack) || pack.id < cur->pack) final[e.id] = std::make_pair(pack.id, e);
+        if (!cur || pack.id < cur->pack) final[e.id] = std::make_pair(pack.id, e);
       }
     }
     rocksdb::WriteBatch batch;
     std::map<Id, uint32_t> numbers;
-    std::vector<std::pair<uint32_t, Id>> remember;
     for (const PackInfo& pack : added) {
       const uint32_t number = next_number_++;
       numbers[pack.id] = number;
-      remember.emplace_back(number, pack.id);
       PutPack(&batch, number, pack);
     }
     for (const auto& [id, place] : final) {
@@ -238,7 +232,7 @@ class RocksIndex : public Index {
       batch.Delete(NumberKey(number));
     }
     RETURN_IF_ERROR(Write(&batch, "replace " + std::to_string(removed.size()) + " packs"));
-    for (const auto& [number, id] : remember) Remember(number, id);
+    for (const auto& [id, number] : numbers) Remember(number, id);
     return Status::Ok();
   }
 

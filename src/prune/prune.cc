@@ -83,6 +83,7 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
 
   // Plan by pack. A blob is live in the one pack the index points to.
   std::vector<PackPlan> packs;
+  size_t live_blobs = 0;  // used blobs found in the listing
   RETURN_IF_ERROR(repo.index().ForEachPack([&](const PackInfo& p) {
     PackPlan plan;
     plan.info = p;
@@ -106,12 +107,16 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
       if (!used.count(e.id)) continue;
       p.live_bytes += e.length;
       p.live.push_back(&e);
+      ++live_blobs;
     }
   }
-  for (const Id& id : used) {  // every used blob must still exist somewhere
-    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(id));
+  // Every used blob must still exist somewhere. The listing names each
+  // indexed blob once, so when it found them all there is nothing to look
+  // up; otherwise find the one that is missing, to name it.
+  for (auto it = used.begin(); live_blobs != used.size() && it != used.end(); ++it) {
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(*it));
     if (!loc) {
-      return Status::Corruption("blob " + id.Hex() + " is used by a snapshot but missing; run "
+      return Status::Corruption("blob " + it->Hex() + " is used by a snapshot but missing; run "
                                 "'jsnap check' and 'jsnap repair snapshots' before pruning");
     }
   }
@@ -175,13 +180,14 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     say("repacking pack " + p->info.id.Short());
     auto data = repo.backend().Load({FileType::kPack, p->info.id.Hex()});
     Status st = data.status();
+    std::string frame, plain;  // checked, not kept: reused across the pack's blobs
     for (const PackEntry* e : p->live) {
       if (!st.ok()) break;
       const std::string_view sealed = std::string_view(data.value()).substr(e->offset, e->length);
-      auto plain = DecodeBlob(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length);
-      if (!plain.ok()) {
-        st = plain.status().WithContext("pack " + p->info.id.Hex() + ": blob " + e->id.Hex() +
-                                        " (run 'jsnap check --read-data')");
+      st = DecodeBlobInto(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length, &frame, &plain);
+      if (!st.ok()) {
+        st = st.WithContext("pack " + p->info.id.Hex() + ": blob " + e->id.Hex() +
+                            " (run 'jsnap check --read-data')");
         break;
       }
       PackWriter& w = writers[static_cast<int>(e->type)];

@@ -414,6 +414,31 @@ TEST_F(LifecycleTest, PruneRefusesWhileASnapshotFileIsUnreadable) {
   EXPECT_FALSE(report["errors"].empty());
 }
 
+// check counts what no snapshot uses from the index's pack listing, and
+// prune names a used blob whose pack is gone instead of pruning around it.
+TEST_F(LifecycleTest, CheckCountsUnusedBlobsAndPruneNamesAMissingOne) {
+  const auto added = TwoSnapshots();
+  EXPECT_EQ(CheckJson({}, 0)["blobs_unreferenced"], 0);
+  ASSERT_EQ(J({"forget", b_}).exit_code, 0);
+  auto report = CheckJson({}, 0);
+  EXPECT_GE(report["blobs_unreferenced"].get<int>(), 2);  // b's data and B's root tree at least
+  EXPECT_GE(report["bytes_unreferenced"].get<uint64_t>(), 300000u);  // b is incompressible
+  // The largest pack A wrote holds a's data; without it A's blobs are missing.
+  std::string a_data;
+  uint64_t size = 0;
+  for (const auto& p : Packs(repo_)) {
+    struct stat st;
+    if (added.count(p) || ::stat(PackPath(repo_, p).c_str(), &st) != 0) continue;
+    if (static_cast<uint64_t>(st.st_size) > size) a_data = p, size = st.st_size;
+  }
+  ASSERT_FALSE(a_data.empty());
+  ASSERT_EQ(::unlink(PackPath(repo_, a_data).c_str()), 0);
+  auto r = J({"prune"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.err.find("used by a snapshot but missing"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("repair snapshots"), std::string::npos) << r.err;
+}
+
 TEST_F(LifecycleTest, RepairPicksAFreeNameForADamagedFile) {
   src_ = dir_ / "src";
   ::mkdir(src_.c_str(), 0755);

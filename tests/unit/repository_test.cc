@@ -202,7 +202,7 @@ TEST(IndexTest, BlobsNamePacksByNumberAndCopiesAreListedOnce) {
   EXPECT_EQ(index->Find(pack(3, {13}).entries[0].id).value()->pack, pack(3, {13}).id);
   EXPECT_EQ(index->Find(b.entries[1].id).value()->pack, b.id);
   // Removing `a` drops its entries (11 is not re-pointed to `b`, spec 16).
-  ASSERT_TRUE(index->RemovePack(a.id).ok());
+  ASSERT_TRUE(index->ReplacePacks({a.id}, {}).ok());
   EXPECT_FALSE(index->Find(a.entries[0].id).value().has_value());
   EXPECT_FALSE(index->Find(a.entries[1].id).value().has_value());
   EXPECT_EQ(listing(*index), (std::map<int, std::vector<int>>{{2, {2, 12}}, {3, {1, 13}}}));
