@@ -5,8 +5,13 @@
 // its parent with O_NOFOLLOW, and every directory is entered with
 // O_DIRECTORY|O_NOFOLLOW, so no name in a snapshot (however crafted: "..",
 // "/", a symlink planted earlier in the same restore) can make it write
-// outside the target. Files are written under a temporary name and renamed
-// when complete. Existing files are never replaced unless `overwrite`.
+// outside the target. In a directory the restore created itself (an empty
+// target included) files are written under their own names, since nothing
+// can be in the way; elsewhere they are written under a temporary name and
+// renamed when complete, so an existing file is replaced whole or not at
+// all, and never unless `overwrite`. A file that fails is removed; after a
+// kill, the file being written may remain incomplete under its name, in a
+// directory whose metadata was not yet applied.
 // SQLite databases come back as standalone files: stale -wal, -shm and
 // -journal files beside them are removed before the database is renamed
 // into place, and a database another process holds SQLite locks on (any

@@ -1,5 +1,6 @@
 #include "jsnap/restorer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -50,22 +52,77 @@ struct timespec ToTimespec(int64_t ns) {
   return ts;
 }
 
-uid_t ResolveUid(const Node& n) {
-  if (!n.user.empty()) {
+// Owner names resolved once per restore: getpwnam_r reads /etc/passwd (and
+// may ask nscd) on every call, which for a tree of 80k files was more
+// system calls than restoring the files themselves.
+class OwnerCache {
+ public:
+  uid_t Uid(const Node& n) {
+    if (n.user.empty()) return n.uid;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = uids_.find({n.user, n.uid});
+    if (it != uids_.end()) return it->second;
     struct passwd pw, *res = nullptr;
     char buf[4096];
-    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res != nullptr) return res->pw_uid;
+    uid_t uid = n.uid;
+    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res != nullptr) uid = res->pw_uid;
+    return uids_[{n.user, n.uid}] = uid;
   }
-  return n.uid;
-}
-
-gid_t ResolveGid(const Node& n) {
-  if (!n.group.empty()) {
+  gid_t Gid(const Node& n) {
+    if (n.group.empty()) return n.gid;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = gids_.find({n.group, n.gid});
+    if (it != gids_.end()) return it->second;
     struct group gr, *res = nullptr;
     char buf[4096];
-    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res != nullptr) return res->gr_gid;
+    gid_t gid = n.gid;
+    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res != nullptr) gid = res->gr_gid;
+    return gids_[{n.group, n.gid}] = gid;
   }
-  return n.gid;
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<std::string, uint32_t>, uid_t> uids_;
+  std::map<std::pair<std::string, uint32_t>, gid_t> gids_;
+};
+
+// True when the directory holds no entries (a target the restore may fill
+// without looking for files in the way).
+bool IsEmptyDirectory(int dirfd) {
+  const int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return false;
+  }
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+// The process's umask, from /proc/self/status (umask(2) can only read it by
+// changing it, which would race with other threads); -1 when unknown.
+int CurrentUmask() {
+  std::FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return -1;
+  int mask = -1;
+  char line[256];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned value = 0;
+    if (std::sscanf(line, "Umask: %o", &value) == 1) {
+      mask = static_cast<int>(value & 0777);
+      break;
+    }
+  }
+  std::fclose(f);
+  return mask;
 }
 
 class Restorer;
@@ -81,6 +138,13 @@ struct DirState {
   std::optional<Node> node;  // none for the target itself
   std::string path;
   std::shared_ptr<DirState> parent;
+  // Created empty by this restore: nothing can be in the way of its
+  // children (tree names are unique), so they are not looked up first.
+  bool fresh = false;
+  // The group a file created here gets (the directory's own when it is
+  // set-group-ID): a file restored as root whose recorded owner matches
+  // needs no chown.
+  gid_t new_file_gid = 0;
   ~DirState();
 };
 using DirRef = std::shared_ptr<DirState>;
@@ -90,7 +154,15 @@ class Restorer {
   Restorer(Repository& repo, const RestoreOptions& opts)
       : repo_(repo), opts_(opts),
         blob_pool_(Threads(opts), 2 * Threads(opts)),
-        pool_(Threads(opts), 64) {}
+        pool_(Threads(opts), 64) {
+    // Temporary names need to be unique, not unpredictable (they are
+    // created with O_EXCL): one random prefix per restore and a counter.
+    uint8_t rnd[6];
+    RandomBytes(rnd, sizeof(rnd));
+    temp_prefix_ = ".jsnap-tmp-" + HexEncodeBytes(rnd, sizeof(rnd)) + "-";
+    umask_ = CurrentUmask();
+    euid_ = ::geteuid();
+  }
 
   Result<RestoreResult> Run(const Snapshot& snap) {
     RETURN_IF_ERROR(MakeDirs(opts_.target, 0755));
@@ -98,6 +170,8 @@ class Restorer {
     root->restorer = this;
     root->fd.Reset(::open(opts_.target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!root->fd.valid()) return Status::FromErrno(errno, "open target " + opts_.target);
+    root->fresh = IsEmptyDirectory(root->fd.get());
+    NoteNewFileGroup(*root);
     Status st = RestoreTree(root, snap.tree, "", opts_.includes.empty());
     root.reset();
     pool_.Wait();
@@ -147,16 +221,19 @@ class Restorer {
 
   Status RestoreDirectory(const DirRef& parent, const Node& n, const std::string& path,
                           bool selected) {
-    if (::mkdirat(parent->fd.get(), n.name.c_str(), 0700) != 0 && errno != EEXIST) {
+    bool created = ::mkdirat(parent->fd.get(), n.name.c_str(), 0700) == 0;
+    if (!created && errno != EEXIST) {
       return Status::FromErrno(errno, "create directory " + Display(path));
     }
     auto dir = std::make_shared<DirState>();
+    dir->fresh = created;
     dir->fd.Reset(::openat(parent->fd.get(), n.name.c_str(),
                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir->fd.valid()) {
       return Status::FromErrno(errno, "open directory " + Display(path) +
                                           " (a file or symlink of that name is in the way)");
     }
+    NoteNewFileGroup(*dir);
     dir->restorer = this;
     dir->node = n;
     dir->path = path;
@@ -183,7 +260,7 @@ class Restorer {
 
   Status RestoreLeaf(const DirRef& dir, const Node& n, const std::string& path) {
     struct stat existing;
-    if (::fstatat(dir->fd.get(), n.name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!dir->fresh && ::fstatat(dir->fd.get(), n.name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!opts_.overwrite) {
         return Status::AlreadyExists(Display(path) +
                                      " already exists; use --overwrite to replace it");
@@ -219,7 +296,7 @@ class Restorer {
     // Not under mu_: Submit blocks while the queue is full, and the workers
     // that would drain it take mu_ to report errors.
     pool_.Submit([this, dir, n, path] {
-      Status st = RestoreFile(dir->fd.get(), n, path);
+      Status st = RestoreFile(*dir, n, path);
       if (!st.ok()) RecordError(st);
     });
     return Status::Ok();
@@ -243,26 +320,53 @@ class Restorer {
     if (first_error_.ok()) first_error_ = st;
   }
 
-  static std::string TempName(const std::string& name) {
-    uint8_t rnd[6];
-    RandomBytes(rnd, sizeof(rnd));
-    return ".jsnap-tmp-" + HexEncodeBytes(rnd, sizeof(rnd)) + "-" +
+  std::string TempName(const std::string& name) {
+    return temp_prefix_ + std::to_string(temp_counter_++) + "-" +
            (name.size() > 200 ? name.substr(0, 200) : name);
   }
 
-  Status RestoreFile(int dirfd, const Node& n, const std::string& path) {
-    const std::string tmp = TempName(n.name);
-    UniqueFd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  // In a directory this restore created nothing can be replaced, so the
+  // file is written under its own name (a rename per file costs as much as
+  // writing a small one). Elsewhere it is written under a temporary name and
+  // renamed into place when complete, so an existing file is replaced whole
+  // or not at all.
+  Status RestoreFile(const DirState& dir, const Node& n, const std::string& path) {
+    const int dirfd = dir.fd.get();
+    const std::string name = dir.fresh ? n.name : TempName(n.name);
+    const bool mode_at_create = CreateModeSuffices(n);
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                         mode_at_create ? n.mode : 0600));
     if (!fd.valid()) return Status::FromErrno(errno, "create " + Display(path));
     Status st = WriteContent(fd.get(), n, path);
-    if (st.ok()) st = ApplyMetadata(fd.get(), n, path);
+    const bool owner_at_create = !opts_.restore_owner ||
+        (owners_.Uid(n) == euid_ && owners_.Gid(n) == dir.new_file_gid);
+    if (st.ok()) st = ApplyMetadata(fd.get(), n, path, owner_at_create, mode_at_create);
     fd.Reset();
     if (st.ok() && n.sqlite) st = RemoveStaleSqliteFiles(dirfd, n.name, path);
-    if (st.ok() && ::renameat(dirfd, tmp.c_str(), dirfd, n.name.c_str()) != 0) {
+    if (st.ok() && !dir.fresh && ::renameat(dirfd, name.c_str(), dirfd, n.name.c_str()) != 0) {
       st = Status::FromErrno(errno, "rename into place " + Display(path));
     }
-    if (!st.ok()) ::unlinkat(dirfd, tmp.c_str(), 0);
+    if (!st.ok()) ::unlinkat(dirfd, name.c_str(), 0);
     return st;
+  }
+
+  // A file created with the node's mode needs no chmod: when the umask
+  // removes none of its bits, it has no set-ID or sticky bits (chown would
+  // clear them; they are set after it), and no xattrs need writing first
+  // (writing them needs write permission, which the mode may not grant).
+  bool CreateModeSuffices(const Node& n) const {
+    return umask_ >= 0 && (n.mode & 07000) == 0 && (n.mode & static_cast<uint32_t>(umask_)) == 0 &&
+           n.xattrs.empty();
+  }
+
+  void NoteNewFileGroup(DirState& dir) {
+    if (!opts_.restore_owner) return;
+    struct stat st;
+    if (::fstat(dir.fd.get(), &st) != 0) {
+      dir.new_file_gid = static_cast<gid_t>(-1);  // unknown: always chown
+      return;
+    }
+    dir.new_file_gid = (st.st_mode & S_ISGID) ? st.st_gid : ::getegid();
   }
 
   // A -wal or -journal left beside a database belongs to the file it
@@ -303,6 +407,7 @@ class Restorer {
       blob_pool_.Submit([task] { (*task)(); });
     };
     uint64_t offset = 0;
+    uint64_t written_end = 0;  // past the last byte written (trailing holes are not)
     Status st;
     while (st.ok() && (next < count || !ahead.empty())) {
       Result<Batch> batch = Batch();
@@ -325,7 +430,7 @@ class Restorer {
         break;
       }
       for (const std::string& data : batch.value()) {
-        st = WriteSparse(fd, offset, data, path);
+        st = WriteSparse(fd, offset, data, path, &written_end);
         if (!st.ok()) break;
         offset += data.size();
         if (opts_.progress) opts_.progress->bytes += data.size();
@@ -339,7 +444,8 @@ class Restorer {
                                 std::to_string(offset) + " bytes, the snapshot says " +
                                 std::to_string(n.size));
     }
-    if (::ftruncate(fd, static_cast<off_t>(offset)) != 0) {
+    // The file was created empty; only a trailing hole leaves it short.
+    if (written_end != offset && ::ftruncate(fd, static_cast<off_t>(offset)) != 0) {
       return Status::FromErrno(errno, "truncate " + Display(path));
     }
     if (opts_.progress) opts_.progress->files++;
@@ -347,8 +453,10 @@ class Restorer {
   }
 
   // Writes `d` at `offset`, leaving all-zero 4 KiB blocks as holes so sparse
-  // files stay sparse (the final ftruncate sets the size).
-  Status WriteSparse(int fd, uint64_t offset, const std::string& d, const std::string& path) {
+  // files stay sparse (a final ftruncate sets the size after a trailing
+  // hole). Moves `*written_end` past what was written.
+  Status WriteSparse(int fd, uint64_t offset, const std::string& d, const std::string& path,
+                     uint64_t* written_end) {
     size_t pos = 0;
     while (pos < d.size()) {
       size_t len = std::min(kHoleBlock, d.size() - pos);
@@ -363,14 +471,17 @@ class Restorer {
         end += next;
       }
       RETURN_IF_ERROR(WriteAt(fd, std::string_view(d.data() + pos, end - pos), offset + pos, Display(path)));
+      *written_end = offset + end;
       pos = end;
     }
     return Status::Ok();
   }
 
-  // Mode, owner, xattrs and times of an open file or directory.
-  Status ApplyMetadata(int fd, const Node& n, const std::string& path) {
-    if (opts_.restore_owner && ::fchown(fd, ResolveUid(n), ResolveGid(n)) != 0) {
+  // Mode, owner, xattrs and times of an open file or directory; owner and
+  // mode only where the file was not created with them.
+  Status ApplyMetadata(int fd, const Node& n, const std::string& path, bool owner_set = false,
+                       bool mode_set = false) {
+    if (opts_.restore_owner && !owner_set && ::fchown(fd, owners_.Uid(n), owners_.Gid(n)) != 0) {
       Warn("cannot set owner of " + Display(path) + ": " + std::strerror(errno));
     }
     for (const Xattr& x : n.xattrs) {
@@ -378,7 +489,7 @@ class Restorer {
         Warn("cannot set xattr " + x.name + " on " + Display(path) + ": " + std::strerror(errno));
       }
     }
-    if (::fchmod(fd, n.mode) != 0) return Status::FromErrno(errno, "chmod " + Display(path));
+    if (!mode_set && ::fchmod(fd, n.mode) != 0) return Status::FromErrno(errno, "chmod " + Display(path));
     struct timespec times[2] = {ToTimespec(n.mtime_ns), ToTimespec(n.mtime_ns)};
     if (::futimens(fd, times) != 0) return Status::FromErrno(errno, "set times of " + Display(path));
     return Status::Ok();
@@ -408,7 +519,7 @@ class Restorer {
       return Status::Ok();
     }
     if (opts_.restore_owner) {
-      (void)::fchownat(dirfd, tmp.c_str(), ResolveUid(n), ResolveGid(n), AT_SYMLINK_NOFOLLOW);
+      (void)::fchownat(dirfd, tmp.c_str(), owners_.Uid(n), owners_.Gid(n), AT_SYMLINK_NOFOLLOW);
     }
     if (n.type != NodeType::kSymlink) (void)::fchmodat(dirfd, tmp.c_str(), n.mode, 0);
     struct timespec times[2] = {ToTimespec(n.mtime_ns), ToTimespec(n.mtime_ns)};
@@ -446,6 +557,11 @@ class Restorer {
   std::map<std::pair<uint64_t, uint64_t>, LinkEnd> hardlinks_;
   std::vector<std::pair<LinkEnd, LinkEnd>> deferred_links_;
   std::atomic<size_t> batches_in_flight_{0};  // decoded or queued, all files
+  OwnerCache owners_;
+  std::string temp_prefix_;
+  int umask_ = -1;
+  uid_t euid_ = 0;
+  std::atomic<uint64_t> temp_counter_{0};
   static size_t Threads(const RestoreOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
   // Last: joined first, while the members above still exist. File tasks on

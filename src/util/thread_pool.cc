@@ -17,8 +17,13 @@ ThreadPool::~ThreadPool() {
 }
 
 size_t ThreadPool::DefaultThreads() {
-  size_t n = std::thread::hardware_concurrency();
-  return n == 0 ? 2 : n;
+  // hardware_concurrency() opens and reads /sys/devices/system/cpu/online on
+  // every call; callers ask per file.
+  static const size_t n = [] {
+    const size_t cores = std::thread::hardware_concurrency();
+    return cores == 0 ? size_t{2} : cores;
+  }();
+  return n;
 }
 
 void ThreadPool::Submit(std::function<void()> task) {

@@ -111,6 +111,54 @@ TEST_F(CliTest, VariedTreeRoundTripsByteForByteWithMetadata) {
   EXPECT_EQ(::stat(restored.c_str(), &st), 0);
 }
 
+// Restore creates files with their mode, and skips chown where the new file
+// already has the recorded owner: neither shortcut may change the result
+// under a strict umask, in a set-group-ID target (new files take the
+// directory's group), or for owners other than the restoring user.
+TEST_F(CliTest, OwnersAndModesComeBackUnderAnyUmaskAndInASetgidTarget) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root to own files as other users";
+  const std::string src = dir_ / "owners";
+  ::mkdir(src.c_str(), 0755);
+  const std::pair<const char*, mode_t> modes[] = {
+      {"plain", 0644}, {"private", 0600}, {"readonly", 0444}, {"exec", 0755},
+      {"group-write", 0664}, {"setgid-exec", 02755}, {"no-access", 0}};
+  for (const auto& [name, mode] : modes) {
+    WriteFile(src + "/" + name, name);
+    ASSERT_EQ(::chmod((src + "/" + name).c_str(), mode), 0);
+  }
+  ASSERT_EQ(::setxattr((src + "/readonly").c_str(), "user.tag", "ro", 2, 0), 0);
+  WriteFile(src + "/theirs", "owned by someone else");
+  ASSERT_EQ(::chown((src + "/theirs").c_str(), 4242, 4243), 0);
+  WriteFile(src + "/root-group-other", "root's, group 4243");
+  ASSERT_EQ(::chown((src + "/root-group-other").c_str(), 0, 4243), 0);
+  ::mkdir((src + "/shared").c_str(), 0755);
+  ASSERT_EQ(::chown((src + "/shared").c_str(), 0, 4243), 0);
+  ASSERT_EQ(::chmod((src + "/shared").c_str(), 02775), 0);
+  WriteFile(src + "/shared/roots", "root:root inside a setgid directory");
+  ASSERT_EQ(::chown((src + "/shared/roots").c_str(), 0, 0), 0);
+  const auto before = DescribeTree(src);
+  ASSERT_EQ(before.at("shared/roots").gid, 0u);
+  ASSERT_EQ(before.at("theirs").uid, 4242u);
+  Create({src});
+
+  EXPECT_EQ(DiffTrees(before, DescribeTree(Restore("latest", src))), "");
+
+  const mode_t old_mask = ::umask(077);  // the restoring process's, inherited
+  const std::string strict = Restore("latest", src);
+  ::umask(old_mask);
+  EXPECT_EQ(DiffTrees(before, DescribeTree(strict)), "");
+
+  // A target whose set-group-ID bit hands group 4243 to everything created
+  // in it: root:root files must still come back as root:root.
+  const std::string target = dir_ / "setgid-target";
+  ::mkdir(target.c_str(), 0755);
+  ASSERT_EQ(::chown(target.c_str(), 0, 4243), 0);
+  ASSERT_EQ(::chmod(target.c_str(), 02775), 0);
+  auto r = J({"restore", "latest", "--target", target});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(DiffTrees(before, DescribeTree(target + src)), "");
+}
+
 TEST_F(CliTest, DuplicateContentIsStoredOnce) {
   const std::string src = dir_ / "src";
   ::mkdir(src.c_str(), 0755);

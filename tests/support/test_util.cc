@@ -262,7 +262,8 @@ std::string DiffTrees(const std::map<std::string, EntryInfo>& a, const std::map<
     if (!compare_blocks) x.data_blocks = y.data_blocks = 0;
     if (x == y) continue;
     diff << "differs: " << path << " (type " << x.type << "/" << y.type << ", mode " << std::oct
-         << x.mode << "/" << y.mode << std::dec << ", uid " << x.uid << "/" << y.uid << ", size "
+         << x.mode << "/" << y.mode << std::dec << ", uid " << x.uid << "/" << y.uid << ", gid "
+         << x.gid << "/" << y.gid << ", size "
          << x.size << "/" << y.size << ", mtime " << x.mtime_ns << "/" << y.mtime_ns << ", hash "
          << x.content_hash.substr(0, 8) << "/" << y.content_hash.substr(0, 8) << ", link '"
          << x.link_target << "'/'" << y.link_target << "', group '" << x.hardlink_group << "'/'"
