@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <future>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -68,8 +69,17 @@ class Checker {
 
   Result<CheckReport> Run() {
     RETURN_IF_ERROR(CheckPacks());
-    RETURN_IF_ERROR(CheckSnapshots());
-    if (opts_.ReadsData()) RETURN_IF_ERROR(ReadPacks());
+    // Reading the packs (their bytes, decoded on a pool) and walking the
+    // snapshots' trees (index lookups on this thread) are independent: they
+    // overlap. Both report under mu_.
+    std::future<Status> read;
+    if (opts_.ReadsData()) read = std::async(std::launch::async, [this] { return ReadPacks(); });
+    Status walked = CheckSnapshots();
+    if (read.valid()) {
+      Status st = read.get();
+      if (walked.ok()) walked = st;
+    }
+    RETURN_IF_ERROR(walked);
     RETURN_IF_ERROR(Attribute());
     CountUnreferenced();
     for (auto& [object, p] : problems_) report_.errors.push_back(std::move(p));
@@ -78,13 +88,21 @@ class Checker {
 
  private:
   void Problem(const std::string& object, const std::string& error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ProblemLocked(object, error);
+  }
+  void ProblemLocked(const std::string& object, const std::string& error) {
     auto& p = problems_[object];
     p.object = object;
     if (p.error.empty()) p.error = error;
   }
   void BadBlob(const Id& id, const std::string& error) {
+    std::lock_guard<std::mutex> lock(mu_);
+    BadBlobLocked(id, error);
+  }
+  void BadBlobLocked(const Id& id, const std::string& error) {
     report_.bad_blobs.insert(id);
-    Problem("blob " + id.Hex(), error);
+    ProblemLocked("blob " + id.Hex(), error);
   }
 
   // Packs: the index against the files, and each file's own header.
@@ -166,20 +184,24 @@ class Checker {
   Status CheckSnapshots() {
     std::vector<std::string> unreadable;
     ASSIGN_OR_RETURN(snapshots_, repo_.ListSnapshots(&unreadable));
+    std::unique_lock<std::mutex> lock(mu_);
     for (const std::string& u : unreadable) {
       problems_[u] = {u.substr(0, u.find(':')), u, {"that snapshot (it cannot be listed or restored)"}};
     }
+    lock.unlock();
     // Listings may serve a record from the index: the file itself must be
     // sound too (the index is only a cache of it).
     for (const SnapshotEntry& e : snapshots_) {
       Status st = repo_.VerifySnapshotFile(e.id);
       if (!st.ok()) {
+        std::lock_guard<std::mutex> guard(mu_);
         problems_["snapshot " + e.id.Hex()] = {"snapshot " + e.id.Hex(), st.message(),
                                                {"snapshot " + e.id.Short() + ": its file (the record survives only in the index)"}};
       }
     }
-    report_.snapshots = snapshots_.size();
     for (const SnapshotEntry& e : snapshots_) RETURN_IF_ERROR(Mark(e.snapshot.tree, true));
+    lock.lock();
+    report_.snapshots = snapshots_.size();
     report_.blobs_referenced = referenced_.size();
     return Status::Ok();
   }
@@ -194,7 +216,8 @@ class Checker {
       return Status::Ok();
     }
     if (bad_packs_.count(loc->pack)) {
-      BadBlob(id, blob_errors_[id]);
+      auto error = blob_errors_.find(id);
+      BadBlob(id, error != blob_errors_.end() ? error->second : "pack " + loc->pack.Hex() + " is damaged");
       return Status::Ok();
     }
     if (!is_tree) return Status::Ok();
@@ -244,12 +267,11 @@ class Checker {
 
   Status ReadPacks() {
     VerifyState state = VerifyState::Load(repo_);
-    std::mutex mu;  // guards report_, problems_ and state from the workers
     {
       // Packs are verified in parallel, a few in flight (each is held whole).
       ThreadPool pool(ThreadPool::DefaultThreads(), 2);
       for (const Id& id : SelectPacks(state)) {
-        pool.Submit([this, id, &mu, &state] {
+        pool.Submit([this, id, &state] {
           const PackInfo& info = indexed_.at(id);
           const std::string name = "pack " + id.Hex();
           auto data = repo_.backend().Load({FileType::kPack, id.Hex()});
@@ -278,11 +300,11 @@ class Checker {
               }
             }
           }
-          std::lock_guard<std::mutex> lock(mu);
+          std::lock_guard<std::mutex> lock(mu_);  // also guards `state`
           ++report_.packs_read;
           if (data.ok()) report_.bytes_read += data->size();
-          if (!pack_error.empty()) Problem(name, pack_error);
-          for (const auto& [blob, error] : bad) BadBlob(blob, error);
+          if (!pack_error.empty()) ProblemLocked(name, pack_error);
+          for (const auto& [blob, error] : bad) BadBlobLocked(blob, error);
           if (pack_error.empty() && bad.empty()) {
             state.Set(id, NowNs());
             report_.packs_verified.push_back(id);
@@ -294,6 +316,7 @@ class Checker {
     std::set<Id> existing;
     for (const auto& [id, info] : indexed_) existing.insert(id);
     Status st = state.Save(repo_, existing);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!st.ok()) report_.warnings.push_back("could not record which packs were verified: " + st.message());
     return Status::Ok();
   }
@@ -357,6 +380,10 @@ class Checker {
 
   Repository& repo_;
   const CheckOptions& opts_;
+  // Guards report_ and problems_ while the packs are read beside the
+  // snapshot walk; the other members are written before (CheckPacks) or
+  // by the walk alone.
+  std::mutex mu_;
   CheckReport report_;
   std::map<Id, uint64_t> on_disk_;
   std::map<Id, PackInfo> indexed_;
