@@ -102,6 +102,18 @@ rotate() {
   echo "${items[@]:n}" "${items[@]:0:n}"
 }
 
+# A restore target: a fresh ext4 on a loop device when possible.
+fresh_target() {
+  rm -rf "$1"; mkdir -p "$1"
+  [ "${FRESH_FS:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null || return 0
+  truncate -s "${FRESH_FS_SIZE:-8G}" "$1.img" && mkfs.ext4 -q -F "$1.img" &&
+    mount -o loop "$1.img" "$1" || { rm -f "$1.img"; echo "bench: no loop device, restoring into $1" >&2; }
+}
+release_target() {
+  if mountpoint -q "$1"; then umount "$1"; fi
+  rm -rf "$1" "$1.img"
+}
+
 tool_init() {
   case $1 in
     jsnap) "$jsnap" -r "$2" init -q ;;
@@ -156,18 +168,19 @@ for corpus in $corpora; do
     fi
     # The plain metadata walk the no-change create is measured against.
     [ "$corpus" = sqlite ] || run find-walk 2-nochange "$rep" "$corpus" sh -c "find '$src' -printf '%s %T@ %i\n' > /dev/null"
-    # Restore targets are deleted only at the end of the repetition: on ext4
-    # without a journal, inode allocation skips inodes freed in the last ~30
-    # s one by one (recently_deleted), which made whichever tool restored
-    # right after a deleted tree pay several seconds of system time for it.
-    # A restore that followed another tool's paid up to twice the system
-    # time (reclaiming the page cache the previous restore and its diff
-    # filled), so the restores start after a pause, each from a dropped
-    # page cache (cold, as restores usually are), and their order rotates
-    # per repetition (every tool is first once when REPS is a multiple of 3).
+    # Each restore goes into a fresh ext4 file system on a loop device (as
+    # root; FRESH_FS=0 or no loop device: a folder in $work). On the work
+    # disk itself the tools measured the disk's history more than
+    # themselves: ext4 without a journal skips inodes freed in the last
+    # minutes one by one (recently_deleted), which cost whichever tool
+    # restored after a deleted tree several seconds of system time. A
+    # restore that followed another tool's also paid for reclaiming the page
+    # cache that one filled, so each starts from a dropped page cache (cold,
+    # as restores usually are), and their order rotates per repetition
+    # (every tool is first once when REPS is a multiple of 3).
     sync; sleep "${SETTLE:-40}"
     for tool in $(rotate "$rep" jsnap restic borg); do
-      tgt="$work/restore-$tool"; rm -rf "$tgt"; mkdir -p "$tgt"; drop_caches
+      tgt="$work/restore-$tool"; fresh_target "$tgt"; drop_caches
       (cd "$tgt" && run $tool 4-restore "$rep" "$corpus" $(tool_restore $tool "$work/repo-$tool" "$tgt" 3))
       if [ "$corpus" = sqlite ]; then  # an image is the same database, not the same bytes
         [ "$(sqlite3 "$src/chat.db" .sha3sum)" = "$(sqlite3 "$tgt/${src#/}/chat.db" .sha3sum)" ] &&
@@ -176,12 +189,12 @@ for corpus in $corpora; do
       else
         diff -r --no-dereference "$src" "$tgt/${src#/}" >/dev/null || { echo "bench: $tool restore differs" >&2; exit 1; }
       fi
+      release_target "$tgt"
     done
     for tool in jsnap restic borg; do
       drop_caches
       run $tool 5-verify "$rep" "$corpus" $(tool_check $tool "$work/repo-$tool")
     done
-    for tool in jsnap restic borg; do rm -rf "$work/restore-$tool"; done
     rm -rf "$src"
   done
 done

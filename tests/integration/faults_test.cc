@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cli_fixture.h"
+#include "jsnap/file_util.h"
 
 namespace jsnap::test {
 namespace {
@@ -85,6 +86,28 @@ TEST_F(SmallDiskTest, FullDiskFailsCleanlyAndTheNextCreateSucceeds) {
   auto ok = Create({src});
   EXPECT_FALSE(ok["snapshot_id"].is_null());
   EXPECT_EQ(DiffTrees(DescribeTree(src), DescribeTree(Restore("latest", src))), "");
+}
+
+TEST_F(CliTest, RestoreIntoAFullDiskSaysSoAndLeavesNoHalfWrittenFile) {
+  if (!IsRoot()) GTEST_SKIP() << "mounting a tmpfs needs root";
+  const std::string src = dir_ / "src";
+  ::mkdir(src.c_str(), 0755);
+  const std::string small = RandomBytes(100 << 10, 4);
+  WriteFile(src + "/small.bin", small);
+  WriteFile(src + "/big.bin", RandomBytes(12 << 20, 5));  // incompressible, 3x the disk
+  Create({src});
+  const std::string target = dir_ / "tiny";
+  ::mkdir(target.c_str(), 0755);
+  ASSERT_EQ(::mount("tmpfs", target.c_str(), "tmpfs", 0, "size=4m"), 0) << std::strerror(errno);
+  auto r = J({"restore", "latest", "--target", target});
+  const bool big_left = PathExists(target + src + "/big.bin");
+  const bool small_whole = !PathExists(target + src + "/small.bin") || ReadFile(target + src + "/small.bin") == small;
+  ::umount2(target.c_str(), MNT_DETACH);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("big.bin"), std::string::npos) << r.err;
+  EXPECT_FALSE(big_left) << "a half-written file was left under its name";
+  EXPECT_TRUE(small_whole);
 }
 
 TEST_F(CliTest, ConcurrentCreatesDoNotCorruptTheRepository) {
