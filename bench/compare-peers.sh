@@ -8,7 +8,9 @@
 # restic, borgbackup, GNU time and linux-source-6.1 from Debian if missing.
 # Environment: REPS (default 3), CORPORA (default "kernel system sqlite"),
 # SETTLE (seconds of quiet before the restores, default 40),
-# WORK (scratch folder, default a temp dir; needs ~15 GB), SQLITE_ROWS.
+# WORK (scratch folder, default a temp dir; needs ~15 GB), SQLITE_ROWS,
+# FRESH_FS (1, the default: as root, each restore goes into a fresh ext4 on
+# a loop device, FRESH_FS_SIZE big, default 8G; 0: into a folder in WORK).
 #
 # Steps per corpus and tool, interleaved (jsnap restic borg, jsnap restic
 # borg, ...): 1 initial create into an empty repository, 2 create with no

@@ -43,6 +43,9 @@ class Backend {
   // length 0 means "to the end of the file".
   virtual Result<std::string> Load(const FileHandle& h, uint64_t offset = 0, uint64_t length = 0) = 0;
   virtual Result<uint64_t> Size(const FileHandle& h) = 0;
+  // A hint that `h` will be read whole soon: a local disk starts reading it
+  // into the page cache (memory that is not ours); others may ignore it.
+  virtual void Prefetch(const FileHandle& h) { (void)h; }
   virtual Status List(FileType type,
                       const std::function<void(const std::string& name, uint64_t size)>& fn) = 0;
   virtual Status Remove(const FileHandle& h) = 0;

@@ -1,4 +1,5 @@
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -62,6 +63,12 @@ class LocalBackend : public Backend {
       length = static_cast<uint64_t>(st.st_size) - offset;
     }
     return ReadAt(fd->get(), offset, length, h.ToString());
+  }
+
+  void Prefetch(const FileHandle& h) override {
+    if (h.type != FileType::kPack) return;
+    auto fd = OpenPack(PathOf(h), h);
+    if (fd.ok()) (void)::posix_fadvise(fd.value()->get(), 0, 0, POSIX_FADV_WILLNEED);
   }
 
   Result<uint64_t> Size(const FileHandle& h) override {

@@ -200,27 +200,26 @@ class Checker {
       }
     }
     for (const SnapshotEntry& e : snapshots_) RETURN_IF_ERROR(Mark(e.snapshot.tree, true));
+    RETURN_IF_ERROR(ResolveReferenced());
     lock.lock();
     report_.snapshots = snapshots_.size();
     report_.blobs_referenced = referenced_.size();
     return Status::Ok();
   }
 
-  // Marks a blob referenced; for a tree, walks it (once). Returns whether
-  // the blob is sound so far.
+  // Marks a blob referenced; a tree is looked up, loaded and walked (once).
+  // Chunks are only marked: ResolveChunks finds them all in one pass.
   Status Mark(const Id& id, bool is_tree) {
-    if (!referenced_.insert(id).second) return Status::Ok();
+    if (!referenced_.insert(id).second || !is_tree) return Status::Ok();
     ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(id));
     if (!loc) {
-      BadBlob(id, "is not in the index, nor in any pack (lost data)");
+      BadBlob(id, kLost);
       return Status::Ok();
     }
     if (bad_packs_.count(loc->pack)) {
-      auto error = blob_errors_.find(id);
-      BadBlob(id, error != blob_errors_.end() ? error->second : "pack " + loc->pack.Hex() + " is damaged");
+      BadBlob(id, BadPackError(id, loc->pack));
       return Status::Ok();
     }
-    if (!is_tree) return Status::Ok();
     auto tree = repo_.LoadTree(id);
     if (!tree.ok()) {
       BadBlob(id, tree.status().message());
@@ -232,6 +231,35 @@ class Checker {
     }
     return Status::Ok();
   }
+
+  // Every referenced blob must be indexed, outside a bad pack. The pack
+  // listing in memory holds each index entry once (it is built from them),
+  // so one pass over it replaces a lookup per chunk (~3 us each: 0.3 s for
+  // a database of 95k pages). Only when it accounts for fewer blobs than
+  // were referenced is each one looked up, to name the missing.
+  Status ResolveReferenced() {
+    size_t found = 0;
+    for (const auto& [pack, info] : indexed_) {
+      const bool bad = bad_packs_.count(pack) != 0;
+      for (const PackEntry& e : info.entries) {
+        if (!referenced_.count(e.id)) continue;
+        ++found;
+        if (bad) BadBlob(e.id, BadPackError(e.id, pack));
+      }
+    }
+    if (found == referenced_.size()) return Status::Ok();
+    for (const Id& id : referenced_) {
+      ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(id));
+      if (!loc) BadBlob(id, kLost);
+    }
+    return Status::Ok();
+  }
+
+  std::string BadPackError(const Id& blob, const Id& pack) const {
+    auto error = blob_errors_.find(blob);
+    return error != blob_errors_.end() ? error->second : "pack " + pack.Hex() + " is damaged";
+  }
+  static constexpr const char* kLost = "is not in the index, nor in any pack (lost data)";
 
   std::vector<Id> SelectPacks(const VerifyState& state) {
     std::vector<Id> sound;
@@ -271,6 +299,8 @@ class Checker {
       // Packs are verified in parallel, a few in flight (each is held whole).
       ThreadPool pool(ThreadPool::DefaultThreads(), 2);
       for (const Id& id : SelectPacks(state)) {
+        // Queued behind the packs being decoded: the disk reads it meanwhile.
+        repo_.backend().Prefetch({FileType::kPack, id.Hex()});
         pool.Submit([this, id, &state] {
           const PackInfo& info = indexed_.at(id);
           const std::string name = "pack " + id.Hex();

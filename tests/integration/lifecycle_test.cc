@@ -114,6 +114,25 @@ TEST_F(LifecycleTest, FlippedByteIsFoundByReadDataAndNamedBySnapshotAndFile) {
   ExpectARestores();
 }
 
+// With the pack gone and the index rebuilt from the packs that remain, the
+// chunk has no entry at all: check finds it missing from the index (not in
+// a bad pack) and names what it hurts.
+TEST_F(LifecycleTest, ChunkMissingFromTheIndexIsReportedAsLostData) {
+  const std::string pack = DataPackOfB(TwoSnapshots());
+  ASSERT_EQ(::unlink(PackPath(repo_, pack).c_str()), 0);
+  auto repair = J({"repair", "index"});
+  ASSERT_EQ(repair.exit_code, 0) << repair.err;
+  auto report = CheckJson({}, 1);
+  bool lost = false;
+  for (const auto& e : report["errors"]) {
+    lost |= e["object"].get<std::string>().rfind("blob ", 0) == 0 &&
+            e["error"].get<std::string>().find("lost data") != std::string::npos;
+  }
+  EXPECT_TRUE(lost) << report.dump(1);
+  EXPECT_TRUE(AffectsOnly(report, b_.substr(0, 8), src_ + "/b")) << report.dump(1);
+  ExpectARestores();
+}
+
 TEST_F(LifecycleTest, TruncatedPackIsFoundByTheStructureCheck) {
   const std::string pack = DataPackOfB(TwoSnapshots());
   ASSERT_EQ(::truncate(PackPath(repo_, pack).c_str(), 5000), 0);
