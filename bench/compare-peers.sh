@@ -108,13 +108,17 @@ rotate() {
 fresh_target() {
   rm -rf "$1"; mkdir -p "$1"
   [ "${FRESH_FS:-1}" = 1 ] && [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null || return 0
-  truncate -s "${FRESH_FS_SIZE:-8G}" "$1.img" && mkfs.ext4 -q -F "$1.img" &&
+  # Inode tables and journal written now, not by ext4lazyinit during the restore.
+  truncate -s "${FRESH_FS_SIZE:-8G}" "$1.img" &&
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$1.img" &&
     mount -o loop "$1.img" "$1" || { rm -f "$1.img"; echo "bench: no loop device, restoring into $1" >&2; }
 }
 release_target() {
   if mountpoint -q "$1"; then umount "$1"; fi
   rm -rf "$1" "$1.img"
 }
+# A run that stops (a restore that differs, ^C) leaves no mounted target.
+trap 'for t in "$work"/restore-*; do [ -d "$t" ] && release_target "$t"; done' EXIT
 
 tool_init() {
   case $1 in

@@ -208,7 +208,7 @@ class Checker {
   }
 
   // Marks a blob referenced; a tree is looked up, loaded and walked (once).
-  // Chunks are only marked: ResolveChunks finds them all in one pass.
+  // Chunks are only marked: ResolveReferenced finds them all in one pass.
   Status Mark(const Id& id, bool is_tree) {
     if (!referenced_.insert(id).second || !is_tree) return Status::Ok();
     ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo_.index().Find(id));
@@ -288,7 +288,7 @@ class Checker {
     for (const Id& id : sound) {
       if (total >= *opts_.subset_bytes) break;
       out.push_back(id);
-      total += indexed_[id].size;
+      total += indexed_.at(id).size;  // at(): operator[] may insert, and the walk reads indexed_
     }
     return out;
   }

@@ -108,24 +108,6 @@ bool IsEmptyDirectory(int dirfd) {
   return empty;
 }
 
-// The process's umask, from /proc/self/status (umask(2) can only read it by
-// changing it, which would race with other threads); -1 when unknown.
-int CurrentUmask() {
-  std::FILE* f = std::fopen("/proc/self/status", "re");
-  if (f == nullptr) return -1;
-  int mask = -1;
-  char line[256];
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    unsigned value = 0;
-    if (std::sscanf(line, "Umask: %o", &value) == 1) {
-      mask = static_cast<int>(value & 0777);
-      break;
-    }
-  }
-  std::fclose(f);
-  return mask;
-}
-
 // Writes a file's data as runs at offsets, with one pwritev for runs that
 // are adjacent: a database restores 4 KiB pages, and a system call per page
 // cost more than copying the page. The runs' bytes must stay valid until
@@ -196,9 +178,9 @@ struct DirState {
   // Created empty by this restore: nothing can be in the way of its
   // children (tree names are unique), so they are not looked up first.
   bool fresh = false;
-  // The group a file created here gets (the directory's own when it is
-  // set-group-ID): a file restored as root whose recorded owner matches
-  // needs no chown.
+  // The group a file created here is expected to get (the directory's own
+  // when it is set-group-ID): a file restored as root whose recorded owner
+  // matches may be created with its mode.
   gid_t new_file_gid = 0;
   ~DirState();
 };
@@ -215,8 +197,8 @@ class Restorer {
     uint8_t rnd[6];
     RandomBytes(rnd, sizeof(rnd));
     temp_prefix_ = ".jsnap-tmp-" + HexEncodeBytes(rnd, sizeof(rnd)) + "-";
-    umask_ = CurrentUmask();
     euid_ = ::geteuid();
+    egid_ = ::getegid();
   }
 
   Result<RestoreResult> Run(const Snapshot& snap) {
@@ -230,6 +212,10 @@ class Restorer {
     Status st = RestoreTree(root, snap.tree, "", opts_.includes.empty());
     root.reset();
     pool_.Wait();
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      st = first_error_;  // a worker's error, not the links it left missing
+    }
     if (st.ok()) st = CreateDeferredLinks();
     // Dropping the last directory references applies their metadata.
     deferred_links_.clear();
@@ -388,14 +374,19 @@ class Restorer {
   Status RestoreFile(const DirState& dir, const Node& n, const std::string& path) {
     const int dirfd = dir.fd.get();
     const std::string name = dir.fresh ? n.name : TempName(n.name);
-    const bool mode_at_create = CreateModeSuffices(n);
     UniqueFd fd(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                         mode_at_create ? n.mode : 0600));
+                         CreateWithMode(dir, n) ? n.mode : 0600));
     if (!fd.valid()) return Status::FromErrno(errno, "create " + Display(path));
     Status st = WriteContent(fd.get(), n, path);
-    const bool owner_at_create = !opts_.restore_owner ||
-        (owners_.Uid(n) == euid_ && owners_.Gid(n) == dir.new_file_gid);
-    if (st.ok()) st = ApplyMetadata(fd.get(), n, path, owner_at_create, mode_at_create);
+    // What the file system made of it (a umask, a default ACL or a grpid
+    // mount may differ from the guess): chown and chmod only what differs.
+    struct stat made;
+    if (st.ok() && ::fstat(fd.get(), &made) != 0) st = Status::FromErrno(errno, "stat " + Display(path));
+    if (st.ok()) {
+      const bool owner_set =
+          !opts_.restore_owner || (made.st_uid == owners_.Uid(n) && made.st_gid == owners_.Gid(n));
+      st = ApplyMetadata(fd.get(), n, path, owner_set, (made.st_mode & 07777) == n.mode);
+    }
     fd.Reset();
     if (st.ok() && n.sqlite) st = RemoveStaleSqliteFiles(dirfd, n.name, path);
     if (st.ok() && !dir.fresh && ::renameat(dirfd, name.c_str(), dirfd, n.name.c_str()) != 0) {
@@ -405,23 +396,25 @@ class Restorer {
     return st;
   }
 
-  // A file created with the node's mode needs no chmod: when the umask
-  // removes none of its bits, it has no set-ID or sticky bits (chown would
-  // clear them; they are set after it), and no xattrs need writing first
-  // (writing them needs write permission, which the mode may not grant).
-  bool CreateModeSuffices(const Node& n) const {
-    return umask_ >= 0 && (n.mode & 07000) == 0 && (n.mode & static_cast<uint32_t>(umask_)) == 0 &&
-           n.xattrs.empty();
+  // A file is created with its own mode (saving a chmod) only when no other
+  // owner's group could open it meanwhile (the owner it gets at creation is
+  // the recorded one), it has no set-ID or sticky bits (chown would clear
+  // them; they are set after it), and no xattrs need writing first (that
+  // needs write permission, which the mode may not grant). Otherwise 0600
+  // until chown and chmod.
+  bool CreateWithMode(const DirState& dir, const Node& n) {
+    if ((n.mode & 07000) != 0 || !n.xattrs.empty()) return false;
+    return !opts_.restore_owner || (owners_.Uid(n) == euid_ && owners_.Gid(n) == dir.new_file_gid);
   }
 
   void NoteNewFileGroup(DirState& dir) {
     if (!opts_.restore_owner) return;
     struct stat st;
     if (::fstat(dir.fd.get(), &st) != 0) {
-      dir.new_file_gid = static_cast<gid_t>(-1);  // unknown: always chown
+      dir.new_file_gid = static_cast<gid_t>(-1);  // unknown: create with 0600
       return;
     }
-    dir.new_file_gid = (st.st_mode & S_ISGID) ? st.st_gid : ::getegid();
+    dir.new_file_gid = (st.st_mode & S_ISGID) ? st.st_gid : egid_;
   }
 
   // A -wal or -journal left beside a database belongs to the file it
@@ -614,8 +607,8 @@ class Restorer {
   std::atomic<size_t> batches_in_flight_{0};  // decoded or queued, all files
   OwnerCache owners_;
   std::string temp_prefix_;
-  int umask_ = -1;
   uid_t euid_ = 0;
+  gid_t egid_ = 0;
   std::atomic<uint64_t> temp_counter_{0};
   static size_t Threads(const RestoreOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
