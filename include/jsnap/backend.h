@@ -42,6 +42,12 @@ class Backend {
   virtual Status Save(const FileHandle& h, std::string_view data) = 0;
   // length 0 means "to the end of the file".
   virtual Result<std::string> Load(const FileHandle& h, uint64_t offset = 0, uint64_t length = 0) = 0;
+  // Load into `out`, reusing its buffer (a reader of many packs faults in
+  // one buffer, not one per pack).
+  virtual Status LoadInto(const FileHandle& h, std::string* out) {
+    ASSIGN_OR_RETURN(*out, Load(h));
+    return Status::Ok();
+  }
   virtual Result<uint64_t> Size(const FileHandle& h) = 0;
   // A hint that `h` will be read whole soon: a local disk starts reading it
   // into the page cache (memory that is not ours); others may ignore it.

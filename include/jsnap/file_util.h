@@ -48,6 +48,8 @@ Status WriteAll(int fd, std::string_view data, const std::string& what);
 Status WriteAt(int fd, std::string_view data, uint64_t offset, const std::string& what);
 // Reads exactly `len` bytes at `offset`; Corruption if the file is shorter.
 Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::string& what);
+// ReadAt into `out`, reusing its buffer.
+Status ReadAtInto(int fd, uint64_t offset, size_t len, const std::string& what, std::string* out);
 Result<std::string> ReadWholeFile(const std::string& path);
 // Atomic replace: temp file in the same directory, fsync, rename, fsync dir.
 // Readers see the old content or the new, never a mix; a crash leaves at most

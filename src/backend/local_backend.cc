@@ -46,6 +46,14 @@ class LocalBackend : public Backend {
   }
 
   Result<std::string> Load(const FileHandle& h, uint64_t offset, uint64_t length) override {
+    std::string out;
+    RETURN_IF_ERROR(LoadRange(h, offset, length, &out));
+    return out;
+  }
+
+  Status LoadInto(const FileHandle& h, std::string* out) override { return LoadRange(h, 0, 0, out); }
+
+  Status LoadRange(const FileHandle& h, uint64_t offset, uint64_t length, std::string* out) {
     const std::string path = PathOf(h);
     std::shared_ptr<UniqueFd> fd;
     if (h.type == FileType::kPack) {
@@ -62,7 +70,7 @@ class LocalBackend : public Backend {
       }
       length = static_cast<uint64_t>(st.st_size) - offset;
     }
-    return ReadAt(fd->get(), offset, length, h.ToString());
+    return ReadAtInto(fd->get(), offset, length, h.ToString(), out);
   }
 
   // Its own descriptor: the cache of open packs serves the reads.

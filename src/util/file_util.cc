@@ -35,10 +35,22 @@ Status WriteAt(int fd, std::string_view data, uint64_t offset, const std::string
 }
 
 Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::string& what) {
-  std::string buf(len, '\0');
+  std::string buf;
+  RETURN_IF_ERROR(ReadAtInto(fd, offset, len, what, &buf));
+  return buf;
+}
+
+Status ReadAtInto(int fd, uint64_t offset, size_t len, const std::string& what, std::string* out) {
+  if (out->capacity() < len) {
+    // Exactly `len`, not the doubled capacity that growing would give, and
+    // without copying the old bytes.
+    std::string().swap(*out);
+    out->reserve(len);
+  }
+  out->resize(len);  // within the capacity: fills only what it grows by
   size_t done = 0;
   while (done < len) {
-    ssize_t n = ::pread(fd, buf.data() + done, len - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd, out->data() + done, len - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "read " + what);
@@ -49,7 +61,7 @@ Result<std::string> ReadAt(int fd, uint64_t offset, size_t len, const std::strin
     }
     done += static_cast<size_t>(n);
   }
-  return buf;
+  return Status::Ok();
 }
 
 Result<std::string> ReadWholeFile(const std::string& path) {
