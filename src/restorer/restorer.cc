@@ -59,32 +59,35 @@ struct timespec ToTimespec(int64_t ns) {
 class OwnerCache {
  public:
   uid_t Uid(const Node& n) {
-    if (n.user.empty()) return n.uid;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = uids_.find({n.user, n.uid});
-    if (it != uids_.end()) return it->second;
-    struct passwd pw, *res = nullptr;
-    char buf[4096];
-    uid_t uid = n.uid;
-    if (getpwnam_r(n.user.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res != nullptr) uid = res->pw_uid;
-    return uids_[{n.user, n.uid}] = uid;
+    return Cached(uids_, n.user, n.uid, [](const std::string& name, uint32_t* id) {
+      struct passwd pw, *res = nullptr;
+      char buf[4096];
+      if (getpwnam_r(name.c_str(), &pw, buf, sizeof(buf), &res) == 0 && res != nullptr) *id = res->pw_uid;
+    });
   }
   gid_t Gid(const Node& n) {
-    if (n.group.empty()) return n.gid;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = gids_.find({n.group, n.gid});
-    if (it != gids_.end()) return it->second;
-    struct group gr, *res = nullptr;
-    char buf[4096];
-    gid_t gid = n.gid;
-    if (getgrnam_r(n.group.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res != nullptr) gid = res->gr_gid;
-    return gids_[{n.group, n.gid}] = gid;
+    return Cached(gids_, n.group, n.gid, [](const std::string& name, uint32_t* id) {
+      struct group gr, *res = nullptr;
+      char buf[4096];
+      if (getgrnam_r(name.c_str(), &gr, buf, sizeof(buf), &res) == 0 && res != nullptr) *id = res->gr_gid;
+    });
   }
 
  private:
+  // (name, recorded id) -> the id to use: the name's on this system, or
+  // the recorded one when the name is unknown here.
+  using Map = std::map<std::pair<std::string, uint32_t>, uint32_t>;
+  template <typename Lookup>
+  uint32_t Cached(Map& map, const std::string& name, uint32_t recorded, Lookup lookup) {
+    if (name.empty()) return recorded;
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, added] = map.try_emplace({name, recorded}, recorded);
+    if (added) lookup(name, &it->second);
+    return it->second;
+  }
+
   std::mutex mu_;
-  std::map<std::pair<std::string, uint32_t>, uid_t> uids_;
-  std::map<std::pair<std::string, uint32_t>, gid_t> gids_;
+  Map uids_, gids_;
 };
 
 // True when the directory holds no entries (a target the restore may fill
