@@ -377,8 +377,10 @@ class Restorer {
   Status RestoreFile(const DirState& dir, const Node& n, const std::string& path) {
     const int dirfd = dir.fd.get();
     const std::string name = dir.fresh ? n.name : TempName(n.name);
+    const uid_t uid = opts_.restore_owner ? owners_.Uid(n) : euid_;
+    const gid_t gid = opts_.restore_owner ? owners_.Gid(n) : 0;
     UniqueFd fd(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                         CreateWithMode(dir, n) ? n.mode : 0600));
+                         CreateWithMode(dir, n, uid, gid) ? n.mode : 0600));
     if (!fd.valid()) return Status::FromErrno(errno, "create " + Display(path));
     Status st = WriteContent(fd.get(), n, path);
     // What the file system made of it (a umask, a default ACL or a grpid
@@ -387,7 +389,7 @@ class Restorer {
     if (st.ok() && ::fstat(fd.get(), &made) != 0) st = Status::FromErrno(errno, "stat " + Display(path));
     if (st.ok()) {
       const bool owner_set =
-          !opts_.restore_owner || (made.st_uid == owners_.Uid(n) && made.st_gid == owners_.Gid(n));
+          !opts_.restore_owner || (made.st_uid == uid && made.st_gid == gid);
       st = ApplyMetadata(fd.get(), n, path, owner_set, (made.st_mode & 07777) == n.mode);
     }
     fd.Reset();
@@ -405,9 +407,10 @@ class Restorer {
   // them; they are set after it), and no xattrs need writing first (that
   // needs write permission, which the mode may not grant). Otherwise 0600
   // until chown and chmod.
-  bool CreateWithMode(const DirState& dir, const Node& n) {
+  // (`uid`, `gid`: the owner to restore, when restoring owners.)
+  bool CreateWithMode(const DirState& dir, const Node& n, uid_t uid, gid_t gid) const {
     if ((n.mode & 07000) != 0 || !n.xattrs.empty()) return false;
-    return !opts_.restore_owner || (owners_.Uid(n) == euid_ && owners_.Gid(n) == dir.new_file_gid);
+    return !opts_.restore_owner || (uid == euid_ && gid == dir.new_file_gid);
   }
 
   void NoteNewFileGroup(DirState& dir) {
