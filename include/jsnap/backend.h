@@ -15,6 +15,9 @@
 //   shorter than offset + length.
 // - List calls `fn` once per file of the type, in no particular order.
 // - Remove of a missing file is NotFound.
+// - An upload (StartUpload) is a Save written piece by piece: nothing is
+//   visible until Commit, which then gives Save's guarantees; an upload
+//   destroyed uncommitted leaves nothing under any name.
 // Thread-safety: implementations are safe for concurrent calls.
 #pragma once
 
@@ -36,6 +39,20 @@ struct FileHandle {
   std::string ToString() const;
 };
 
+// A file written in pieces and named once complete: a pack's name is the
+// hash of its header, known only at its end, and buffering a whole pack
+// (16 MiB, two of them while one is written) was most of a create's memory.
+class BackendUpload {
+ public:
+  virtual ~BackendUpload() = default;
+  // Stores `data` at `offset`. Pieces may come in any order and from several
+  // threads at once, but never overlap.
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  // Makes the written bytes the durable file `h` (as Save would); after an
+  // error nothing is visible under the name. Once per upload.
+  virtual Status Commit(const FileHandle& h) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -44,10 +61,14 @@ class Backend {
   virtual Result<std::string> Load(const FileHandle& h, uint64_t offset = 0, uint64_t length = 0) = 0;
   // Load into `out`, reusing its buffer (a reader of many packs faults in
   // one buffer, not one per pack).
-  virtual Status LoadInto(const FileHandle& h, std::string* out) {
-    ASSIGN_OR_RETURN(*out, Load(h));
+  virtual Status LoadInto(const FileHandle& h, uint64_t offset, uint64_t length, std::string* out) {
+    ASSIGN_OR_RETURN(*out, Load(h, offset, length));
     return Status::Ok();
   }
+  // Starts an upload of a file of `type`. The default gathers the pieces in
+  // memory and Saves them at Commit; backends that can write in place
+  // (a local disk) keep only the piece being written in memory.
+  virtual Result<std::unique_ptr<BackendUpload>> StartUpload(FileType type);
   virtual Result<uint64_t> Size(const FileHandle& h) = 0;
   // A hint that `h` will be read whole soon: a local disk starts reading it
   // into the page cache (memory that is not ours); others may ignore it.

@@ -69,11 +69,15 @@ Id PlainHash(std::string_view data);
 
 void RandomBytes(void* buf, size_t n);
 
+// Argon2id limits for new keys: 32 MiB, 4 passes (see KdfParams::Default).
+inline constexpr uint64_t kDefaultKdfPasses = 4;
+inline constexpr uint64_t kDefaultKdfMemory = uint64_t{32} << 20;
+
 struct KdfParams {
   uint64_t opslimit = 0;
   uint64_t memlimit = 0;
   std::string salt;  // crypto_pwhash_SALTBYTES raw bytes
-  static KdfParams Default();  // fresh random salt, INTERACTIVE limits
+  static KdfParams Default();  // fresh random salt, kDefaultKdf* limits
 };
 Result<KeyBytes> DeriveKeyFromPassword(std::string_view password, const KdfParams& params);
 

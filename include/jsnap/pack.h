@@ -39,18 +39,26 @@ struct PackEntry {
 inline constexpr size_t kPackEntrySize = 1 + 4 + 4 + Id::kSize;
 inline constexpr size_t kPackTrailerSize = 4;
 
-// Builds one pack in memory. Not thread-safe; the repository guards it.
+// Builds one pack. Not thread-safe; the repository guards it. The bytes may
+// leave in pieces while the pack fills (TakeBuffered), so memory holds only
+// what has not been written yet.
 class PackWriter {
  public:
   // Appends an already sealed blob (EncodeBlob's output).
   void Add(BlobType type, const Id& id, std::string_view sealed, uint32_t raw_length);
-  size_t size() const { return data_.size(); }
+  // Bytes of the pack so far, taken or not.
+  size_t size() const { return taken_ + data_.size(); }
+  size_t buffered() const { return data_.size(); }
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  // Appends header and trailer; returns the pack's bytes (its name is
-  // PackId() of them, left to the caller, outside any lock).
-  // The writer is empty again afterwards.
-  std::string Finish(const KeyBytes& key, std::vector<PackEntry>* entries);
+  // Moves out the bytes not yet taken, which belong at `*offset` of the
+  // pack; `next`'s memory (its bytes dropped) holds what follows.
+  std::string TakeBuffered(std::string next, uint64_t* offset);
+  // Appends header and trailer; returns the bytes not yet taken, which end
+  // with them and belong at `*offset` (0 and the whole pack when nothing was
+  // taken). The pack's name is PackId() of them, left to the caller, outside
+  // any lock. The writer is empty again afterwards.
+  std::string Finish(const KeyBytes& key, std::vector<PackEntry>* entries, uint64_t* offset = nullptr);
   // Starts the next pack in `buffer`'s memory (its bytes are dropped), or
   // reserves `capacity` bytes when it has less: a written pack's buffer
   // reused is memory already faulted in, and a reserved one never moves.
@@ -59,11 +67,13 @@ class PackWriter {
 
  private:
   std::string data_;
+  uint64_t taken_ = 0;
   std::vector<PackEntry> entries_;
 };
 
 // The name of a complete pack: BLAKE2b-256 of its last header-and-trailer
-// bytes. Corruption when the trailer does not fit.
+// bytes (`pack` may be any tail of the pack that holds them). Corruption
+// when the trailer does not fit.
 Result<Id> PackId(std::string_view pack);
 std::string EncodePackHeader(const std::vector<PackEntry>& entries);
 // Parses a header's plaintext; `body_size` bounds the blob offsets.

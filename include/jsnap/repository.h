@@ -39,6 +39,8 @@
 
 namespace jsnap {
 
+class PackUpload;  // src/repository/pack_upload.h
+
 inline constexpr int kFormatVersion = 2;
 extern const char* const kProgramVersion;
 
@@ -167,9 +169,20 @@ class Repository {
   // Marks packs lost when the open index names packs that are gone.
   Status NoteLostPacks();
   Status IndexPackFromBackend(const Id& pack, uint64_t size);
-  Status WritePack(std::string data, std::vector<PackEntry> entries);
+  // A finished pack: its upload, whose pieces workers may still be
+  // writing, and its tail (the blobs not yet written, header, trailer).
+  struct QueuedPack {
+    std::shared_ptr<PackUpload> upload;
+    std::string tail;
+    uint64_t offset = 0;  // of the tail in the pack
+    std::vector<PackEntry> entries;
+  };
+  Status WritePack(QueuedPack pack);
   // Hands a finished pack to the writer thread; waits while one is queued.
-  Status EnqueuePack(std::string data, std::vector<PackEntry> entries);
+  Status EnqueuePack(QueuedPack pack);
+  size_t PieceCapacity() const;
+  std::string TakeSparePiece();  // under mu_
+  void ReturnSparePiece(std::string piece);
   // Waits until the writer has written everything queued; its first error.
   Status WaitForWriter();
   void WriterLoop();
@@ -197,17 +210,19 @@ class Repository {
 
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed
+  // Packs fill by type and leave in pieces of kPackPiece bytes as they fill,
+  // so a create holds no whole pack in memory (two 16 MiB packs were a
+  // third of its peak RSS).
+  static constexpr size_t kPackPiece = 1 << 20;
+  static constexpr size_t kSparePieces = 4;      // buffers kept for reuse
   PackWriter packers_[2];                        // by BlobType
-  std::string spare_pack_buffer_;                // a written pack's memory, for the next
+  std::shared_ptr<PackUpload> uploads_[2];       // their files, from the first blob on
+  std::vector<std::string> spare_pieces_;
   std::vector<Id> written_packs_;                // by this process
 
-  // Finished packs on their way to the backend. A writer thread hashes,
-  // saves (fsync) and indexes them, so no worker waits for the disk while
-  // the next pack fills; at most one pack is in flight, which bounds memory.
-  struct QueuedPack {
-    std::string data;
-    std::vector<PackEntry> entries;
-  };
+  // Finished packs on their way to the backend. A writer thread writes
+  // their tails, commits them (fsync) and indexes them, so no worker waits
+  // for the disk while the next pack fills; at most one pack is in flight.
   std::mutex write_mu_;
   std::condition_variable write_cv_;
   std::deque<QueuedPack> write_queue_;

@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 
 #include "jsnap/backend.h"
 #include "jsnap/file_util.h"
+#include "jsnap/id.h"
 
 namespace jsnap {
 
@@ -35,9 +37,55 @@ const char* TypeDir(FileType t) {
   return "";
 }
 
+// A temp file in the type's directory, renamed into place at Commit.
+class LocalUpload : public BackendUpload {
+ public:
+  LocalUpload(std::string tmp, UniqueFd fd, std::function<std::string(const FileHandle&)> path_of)
+      : tmp_(std::move(tmp)), fd_(std::move(fd)), path_of_(std::move(path_of)) {}
+  ~LocalUpload() override {
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    return jsnap::WriteAt(fd_.get(), data, offset, tmp_);
+  }
+
+  Status Commit(const FileHandle& h) override {
+    const std::string path = path_of_(h);
+    if (::fsync(fd_.get()) != 0) return Status::FromErrno(errno, "fsync " + tmp_);
+    fd_.Reset();
+    if (h.type == FileType::kPack) RETURN_IF_ERROR(MakeDirs(DirName(path)));
+    if (::rename(tmp_.c_str(), path.c_str()) != 0) {
+      return Status::FromErrno(errno, "rename " + tmp_ + " to " + path);
+    }
+    committed_ = true;
+    return FsyncDir(DirName(path));
+  }
+
+ private:
+  std::string tmp_;
+  UniqueFd fd_;
+  std::function<std::string(const FileHandle&)> path_of_;
+  bool committed_ = false;
+};
+
 class LocalBackend : public Backend {
  public:
   explicit LocalBackend(std::string root) : root_(std::move(root)) {}
+
+  // The temp file sits in the type's directory (data/ for packs, whose
+  // subdirectory depends on the name), on the same file system as its
+  // final place; listings skip its ".tmp-" name.
+  Result<std::unique_ptr<BackendUpload>> StartUpload(FileType type) override {
+    const std::string dir = JoinPath(root_, TypeDir(type));
+    uint8_t rnd[8];
+    randombytes_buf(rnd, sizeof(rnd));
+    const std::string tmp = JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400 | 0200));
+    if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
+    return std::unique_ptr<BackendUpload>(std::make_unique<LocalUpload>(
+        tmp, std::move(fd), [this](const FileHandle& h) { return PathOf(h); }));
+  }
 
   Status Save(const FileHandle& h, std::string_view data) override {
     const std::string path = PathOf(h);
@@ -51,7 +99,9 @@ class LocalBackend : public Backend {
     return out;
   }
 
-  Status LoadInto(const FileHandle& h, std::string* out) override { return LoadRange(h, 0, 0, out); }
+  Status LoadInto(const FileHandle& h, uint64_t offset, uint64_t length, std::string* out) override {
+    return LoadRange(h, offset, length, out);
+  }
 
   Status LoadRange(const FileHandle& h, uint64_t offset, uint64_t length, std::string* out) {
     const std::string path = PathOf(h);

@@ -304,50 +304,102 @@ class Checker {
     return out;
   }
 
+  // Reads a pack in windows of up to kReadWindow bytes (a blob larger than
+  // that alone), decodes every blob the index places in it and checks its
+  // name against its header. The error is for a pack whose size cannot be
+  // read; damage found in it goes to `bad` and `pack_error`.
+  Status VerifyPack(const PackInfo& info, std::vector<std::pair<Id, std::string>>* bad,
+                    std::string* pack_error, uint64_t* bytes_read) {
+    const std::string name = "pack " + info.id.Hex();
+    const FileHandle h{FileType::kPack, info.id.Hex()};
+    ASSIGN_OR_RETURN(uint64_t size, repo_.backend().Size(h));
+    if (size != info.size) {
+      *pack_error = "the file is " + std::to_string(size) + " bytes, the index says " +
+                    std::to_string(info.size) + " (the file was modified or damaged)";
+    }
+    // One window, frame and plaintext buffer per worker for all its packs:
+    // fresh ones per pack were faulted in page by page each time, and whole
+    // packs (16 MiB per worker) were most of check's memory. A tree blob of
+    // megabytes (a database's page list) does not stay behind.
+    // (The pool's threads end with ReadPacks, and their buffers.)
+    thread_local std::string window, frame, plain;
+    std::vector<const PackEntry*> order;
+    order.reserve(info.entries.size());
+    for (const PackEntry& e : info.entries) order.push_back(&e);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+    uint64_t body_end = 0;
+    for (size_t i = 0; i < order.size();) {
+      // Blobs [i, j) are read with one request, gaps (copies the index
+      // places elsewhere) included.
+      const uint64_t begin = order[i]->offset;
+      size_t j = i + 1;
+      while (j < order.size() && order[j]->offset + uint64_t{order[j]->length} - begin <= kReadWindow) ++j;
+      const uint64_t end = order[j - 1]->offset + uint64_t{order[j - 1]->length};
+      const Status read = repo_.backend().LoadInto(h, begin, end - begin, &window);
+      if (!read.ok()) {  // a truncated pack loses the blobs past its end, not the others
+        if (pack_error->empty()) *pack_error = read.message();
+        for (; i < j; ++i) bad->emplace_back(order[i]->id, name + ": unreadable: " + read.message());
+        continue;
+      }
+      *bytes_read += end - begin;
+      for (; i < j; ++i) {
+        const PackEntry& e = *order[i];
+        Status st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
+                                   std::string_view(window).substr(e.offset - begin, e.length),
+                                   e.raw_length, &frame, &plain);
+        if (!st.ok()) {
+          bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st.message());
+        }
+      }
+      body_end = std::max(body_end, end);
+    }
+    if (frame.capacity() > kKeptBuffer) std::string().swap(frame);
+    if (plain.capacity() > kKeptBuffer) std::string().swap(plain);
+    // The rest (header and trailer, and copies of blobs after the last
+    // indexed one) decides the pack's name.
+    if (pack_error->empty()) {
+      Status read = body_end <= size ? repo_.backend().LoadInto(h, body_end, size - body_end, &window)
+                                     : Status::Corruption("its blobs reach past its end");
+      if (read.ok()) {
+        *bytes_read += size - body_end;
+        auto name_of = PackId(window);
+        if (!name_of.ok() || name_of.value() != info.id) {
+          *pack_error = "its header does not hash to its name (the file was modified or damaged)";
+        }
+      } else {
+        *pack_error = read.message();
+      }
+    }
+    if (window.capacity() > kKeptBuffer) std::string().swap(window);
+    return Status::Ok();
+  }
+
+  static constexpr uint64_t kReadWindow = 2 << 20;
+  static constexpr size_t kKeptBuffer = 4 << 20;
+
   Status ReadPacks() {
     VerifyState state = VerifyState::Load(repo_);
     {
-      // Packs are verified in parallel, a few in flight (each is held whole).
+      // Packs are verified in parallel, a few in flight.
       ThreadPool pool(ThreadPool::DefaultThreads(), 2);
       for (const Id& id : SelectPacks(state)) {
         // Queued behind the packs being decoded: the disk reads it meanwhile.
         repo_.backend().Prefetch({FileType::kPack, id.Hex()});
         pool.Submit([this, id, &state] {
           const PackInfo& info = indexed_.at(id);
-          const std::string name = "pack " + id.Hex();
-          // One buffer per worker for all its packs: a fresh 16 MiB buffer
-          // per pack was faulted in page by page each time.
-          // (The pool's threads end with ReadPacks, and their buffers.)
-          thread_local std::string data;
-          const Status loaded = repo_.backend().LoadInto({FileType::kPack, id.Hex()}, &data);
           std::vector<std::pair<Id, std::string>> bad;
           std::string pack_error;
-          if (!loaded.ok()) {
+          uint64_t bytes_read = 0;
+          const std::string name = "pack " + id.Hex();
+          const Status loaded = VerifyPack(info, &bad, &pack_error, &bytes_read);
+          if (!loaded.ok()) {  // not even its size: every blob in it is lost
             pack_error = loaded.message();
+            bad.clear();
             for (const PackEntry& e : info.entries) bad.emplace_back(e.id, name + ": unreadable");
-          } else {
-            auto name_of = PackId(data);
-            if (!name_of.ok() || name_of.value() != id) {
-              pack_error = "its header does not hash to its name (the file was modified or damaged)";
-            }
-            // Buffers reused across the pack's blobs (a fresh plaintext per
-            // blob would be allocated, zeroed and faulted in, for bytes only
-            // hashed), and freed with the pack: a tree blob of megabytes
-            // (a database's page list) does not stay behind per thread.
-            std::string frame, plain;
-            for (const PackEntry& e : info.entries) {
-              Status st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
-                                         std::string_view(data).substr(e.offset, e.length),
-                                         e.raw_length, &frame, &plain);
-              if (!st.ok()) {
-                bad.emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " +
-                                           st.message());
-              }
-            }
           }
           std::lock_guard<std::mutex> lock(mu_);  // also guards `state`
           ++report_.packs_read;
-          if (loaded.ok()) report_.bytes_read += data.size();
+          report_.bytes_read += bytes_read;
           if (!pack_error.empty()) ProblemLocked(name, pack_error);
           for (const auto& [blob, error] : bad) BadBlobLocked(blob, error);
           if (pack_error.empty() && bad.empty()) {

@@ -23,7 +23,7 @@ void PackWriter::Add(BlobType type, const Id& id, std::string_view sealed, uint3
   PackEntry e;
   e.type = type;
   e.id = id;
-  e.offset = static_cast<uint32_t>(data_.size());
+  e.offset = static_cast<uint32_t>(size());
   e.length = static_cast<uint32_t>(sealed.size());
   e.raw_length = raw_length;
   data_.append(sealed);
@@ -38,12 +38,23 @@ void PackWriter::Prepare(std::string buffer, size_t capacity) {
   if (data_.capacity() < capacity) data_.reserve(capacity);
 }
 
-std::string PackWriter::Finish(const KeyBytes& key, std::vector<PackEntry>* entries) {
+std::string PackWriter::TakeBuffered(std::string next, uint64_t* offset) {
+  *offset = taken_;
+  taken_ += data_.size();
+  next.clear();
+  std::string out = std::move(data_);
+  data_ = std::move(next);
+  return out;
+}
+
+std::string PackWriter::Finish(const KeyBytes& key, std::vector<PackEntry>* entries, uint64_t* offset) {
   const size_t header_start = data_.size();
   SealAppend(key, EncodePackHeader(entries_), &data_);
   PutU32(&data_, static_cast<uint32_t>(data_.size() - header_start));
   *entries = std::move(entries_);
   entries_.clear();
+  if (offset != nullptr) *offset = taken_;
+  taken_ = 0;
   std::string out = std::move(data_);
   data_.clear();
   return out;

@@ -43,8 +43,10 @@ struct PackPlan {
 // writes while the exclusive lock is held).
 uint64_t RemoveTempFiles(const std::string& root) {
   uint64_t n = 0;
+  // data/ itself holds the temp files of packs being written (their
+  // data/<hh> is known only once they are complete).
   std::vector<std::string> dirs = {root, JoinPath(root, "keys"), JoinPath(root, "snapshots"),
-                                   JoinPath(root, "locks")};
+                                   JoinPath(root, "locks"), JoinPath(root, "data")};
   for (int i = 0; i < 256; ++i) {
     char sub[8];
     std::snprintf(sub, sizeof(sub), "data/%02x", i);

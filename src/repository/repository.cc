@@ -9,6 +9,7 @@
 
 #include "jsnap/file_util.h"
 #include "keys.h"
+#include "pack_upload.h"
 
 namespace jsnap {
 
@@ -299,33 +300,72 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
   *added = true;
   if (stored != nullptr) *stored = sealed.size();
 
-  std::string pack_data;
-  std::vector<PackEntry> entries;
+  QueuedPack finished;
+  std::string piece;
+  uint64_t piece_offset = 0;
+  std::shared_ptr<PackUpload> piece_upload;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    PackWriter& packer = packers_[static_cast<int>(type)];
+    const int t = static_cast<int>(type);
+    PackWriter& packer = packers_[t];
     if (packer.empty()) {
-      // Room for a full pack plus its largest possible last blob.
-      packer.Prepare(std::move(spare_pack_buffer_),
-                     config_.pack_size + config_.chunker.max_size + config_.chunker.max_size / 8 + 4096);
-      spare_pack_buffer_ = std::string();
+      if (!uploads_[t]) {
+        auto upload = backend_->StartUpload(FileType::kPack);
+        if (!upload.ok()) {
+          pending_.erase(id);
+          return upload.status();
+        }
+        uploads_[t] = std::make_shared<PackUpload>(std::move(upload).value());
+      }
+      packer.Prepare(TakeSparePiece(), PieceCapacity());
     }
     packer.Add(type, id, sealed, static_cast<uint32_t>(plaintext.size()));
-    if (packer.size() < config_.pack_size) return Status::Ok();
-    pack_data = packer.Finish(key_.encryption, &entries);
+    if (packer.size() >= config_.pack_size) {
+      finished.tail = packer.Finish(key_.encryption, &finished.entries, &finished.offset);
+      finished.upload = std::move(uploads_[t]);
+    } else if (packer.buffered() >= kPackPiece) {
+      // Written now, outside the lock, while other threads keep filling.
+      piece = packer.TakeBuffered(TakeSparePiece(), &piece_offset);
+      piece_upload = uploads_[t];
+      piece_upload->BeginPiece();
+    } else {
+      return Status::Ok();
+    }
   }
-  // Other threads keep filling a fresh packer meanwhile.
-  return EnqueuePack(std::move(pack_data), std::move(entries));
+  if (piece_upload) {
+    Status st = piece_upload->WritePiece(piece_offset, piece);
+    ReturnSparePiece(std::move(piece));
+    return st;
+  }
+  return EnqueuePack(std::move(finished));
 }
 
-Status Repository::EnqueuePack(std::string data, std::vector<PackEntry> entries) {
+size_t Repository::PieceCapacity() const {
+  // A piece is written once it reaches kPackPiece, so it holds at most that
+  // plus one blob: reserved once, it never moves.
+  return kPackPiece + config_.chunker.max_size + config_.chunker.max_size / 8 + 4096;
+}
+
+std::string Repository::TakeSparePiece() {
+  if (spare_pieces_.empty()) return std::string();
+  std::string piece = std::move(spare_pieces_.back());
+  spare_pieces_.pop_back();
+  return piece;
+}
+
+void Repository::ReturnSparePiece(std::string piece) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (spare_pieces_.size() < kSparePieces) spare_pieces_.push_back(std::move(piece));
+}
+
+Status Repository::EnqueuePack(QueuedPack pack) {
   std::unique_lock<std::mutex> lock(write_mu_);
   if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
   // One pack in flight: this one waits until the previous is on disk, so
   // memory holds at most the pack being written and the one being filled.
   write_cv_.wait(lock, [&] { return (write_queue_.empty() && !writer_busy_) || !write_error_.ok(); });
   RETURN_IF_ERROR(write_error_);
-  write_queue_.push_back({std::move(data), std::move(entries)});
+  write_queue_.push_back(std::move(pack));
   write_cv_.notify_all();
   return Status::Ok();
 }
@@ -340,7 +380,7 @@ void Repository::WriterLoop() {
     writer_busy_ = true;
     write_cv_.notify_all();  // room for the next one
     lock.unlock();
-    Status st = WritePack(std::move(pack.data), std::move(pack.entries));
+    Status st = WritePack(std::move(pack));
     lock.lock();
     writer_busy_ = false;
     if (!st.ok() && write_error_.ok()) write_error_ = st;
@@ -354,23 +394,26 @@ Status Repository::WaitForWriter() {
   return write_error_;
 }
 
-Status Repository::WritePack(std::string data, std::vector<PackEntry> entries) {
+Status Repository::WritePack(QueuedPack pack) {
   PackInfo info;
-  info.id = PackId(data).value();  // our own pack: the trailer fits
+  info.id = PackId(pack.tail).value();  // our own pack: the tail holds header and trailer
   const Id pack_id = info.id;
-  info.size = data.size();
-  info.entries = std::move(entries);
-  Status st = backend_->Save({FileType::kPack, pack_id.Hex()}, data);
+  info.size = pack.offset + pack.tail.size();
+  info.entries = std::move(pack.entries);
+  Status st = pack.upload->Finish(pack.offset, pack.tail, {FileType::kPack, pack_id.Hex()});
+  pack.upload.reset();  // an upload not committed removes its temp file
   if (st.ok()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_packs_.push_back(pack_id);
     }
     st = index_->AddPack(info);  // a synced write: not under mu_
+  } else {
+    st = st.WithContext("save pack " + pack_id.Hex());
   }
   std::lock_guard<std::mutex> lock(mu_);
   for (const PackEntry& e : info.entries) pending_.erase(e.id);
-  if (data.capacity() > spare_pack_buffer_.capacity()) spare_pack_buffer_ = std::move(data);
+  if (spare_pieces_.size() < kSparePieces) spare_pieces_.push_back(std::move(pack.tail));
   return st;
 }
 
@@ -380,9 +423,10 @@ void Repository::DiscardWrittenPacks() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     packs.swap(written_packs_);
-    for (PackWriter& p : packers_) {
+    for (int t = 0; t < 2; ++t) {
       std::vector<PackEntry> entries;
-      (void)p.Finish(key_.encryption, &entries);  // drop what was never written
+      (void)packers_[t].Finish(key_.encryption, &entries);  // drop what was never written
+      uploads_[t].reset();                                  // and its temp file
     }
     pending_.clear();
   }
@@ -395,14 +439,14 @@ void Repository::DiscardWrittenPacks() {
 
 Status Repository::Flush() {
   for (int t = 0; t < 2; ++t) {
-    std::string data;
-    std::vector<PackEntry> entries;
+    QueuedPack pack;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (packers_[t].empty()) continue;
-      data = packers_[t].Finish(key_.encryption, &entries);
+      pack.tail = packers_[t].Finish(key_.encryption, &pack.entries, &pack.offset);
+      pack.upload = std::move(uploads_[t]);
     }
-    RETURN_IF_ERROR(EnqueuePack(std::move(data), std::move(entries)));
+    RETURN_IF_ERROR(EnqueuePack(std::move(pack)));
   }
   return WaitForWriter();
 }

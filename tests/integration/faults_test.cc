@@ -46,6 +46,12 @@ TEST_F(CliTest, Kill9AtAnyMomentOfCreateLeavesAUsableRepository) {
     ASSERT_EQ(snaps.exit_code, 0) << "round " << round << ": " << snaps.err;
   }
   EXPECT_GE(killed, 6) << "most runs should have been killed mid-way";
+  // The killed runs left the packs they were writing as temp files; prune
+  // (under the exclusive lock) removes them.
+  auto temps = [&] { return RunCommand({"find", repo_, "-name", ".tmp-*"}).out; };
+  EXPECT_NE(temps(), "") << "no killed run was writing a pack";
+  ASSERT_EQ(J({"prune"}).exit_code, 0);
+  EXPECT_EQ(temps(), "");
   // The first snapshot restores exactly as it was.
   auto first = nlohmann::json::parse(J({"snapshots", "--json"}).out)[0]["id"].get<std::string>();
   const std::string restored_first = Restore(first, src);
@@ -77,6 +83,10 @@ TEST_F(SmallDiskTest, FullDiskFailsCleanlyAndTheNextCreateSucceeds) {
   EXPECT_EQ(full.exit_code, 1);
   EXPECT_NE(full.err.find("No space left"), std::string::npos) << full.err;
   EXPECT_NE(full.err.find("no snapshot was saved"), std::string::npos) << full.err;
+  // Packs are written while they fill: the one cut short leaves no temp
+  // file taking the space.
+  auto temps = RunCommand({"find", repo_ + "/data", "-name", ".tmp-*"});
+  EXPECT_EQ(temps.out, "") << "temp files left behind";
   // Still one snapshot, and it restores (into a folder outside the full disk).
   EXPECT_EQ(nlohmann::json::parse(J({"snapshots", "--json"}).out).size(), 1u);
   EXPECT_EQ(DiffTrees(first_tree, DescribeTree(Restore("latest", src))), "");

@@ -114,6 +114,45 @@ TEST_F(LifecycleTest, FlippedByteIsFoundByReadDataAndNamedBySnapshotAndFile) {
   ExpectARestores();
 }
 
+// A pack of 9 MiB is written in 1 MiB pieces by the create and read in 2
+// MiB windows by check: every byte of every pack is read, and damage in
+// the last window is pinned to its blob, not to the whole pack.
+TEST_F(LifecycleTest, ReadDataReadsEveryByteOfALargePackAndPinsDamageToItsBlob) {
+  src_ = dir_ / "src";
+  ::mkdir(src_.c_str(), 0755);
+  const std::string big = RandomBytes(9 << 20, 3);
+  WriteFile(src_ + "/big", big);
+  const std::string snap = Create({src_})["snapshot_id"];
+  uint64_t pack_bytes = 0;
+  std::string data_pack;
+  uint64_t largest = 0;
+  for (const auto& p : Packs(repo_)) {
+    struct stat st;
+    ASSERT_EQ(::stat(PackPath(repo_, p).c_str(), &st), 0);
+    pack_bytes += static_cast<uint64_t>(st.st_size);
+    if (static_cast<uint64_t>(st.st_size) > largest) largest = st.st_size, data_pack = p;
+  }
+  ASSERT_GT(largest, uint64_t{9} << 20) << "the data should be one pack";
+  EXPECT_EQ(ReadFile(Restore(snap, src_) + "/big"), big);
+  auto clean = CheckJson({"--read-data"}, 0);
+  EXPECT_EQ(clean["bytes_read"].get<uint64_t>(), pack_bytes);
+
+  const std::string path = PackPath(repo_, data_pack);
+  ::chmod(path.c_str(), 0600);
+  int fd = ::open(path.c_str(), O_RDWR);
+  char c;
+  const off_t at = static_cast<off_t>(largest) - 100000;  // in the last blob, before the header
+  ASSERT_EQ(::pread(fd, &c, 1, at), 1);
+  c ^= 0x01;
+  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
+  ::close(fd);
+  auto report = CheckJson({"--read-data"}, 1);
+  ASSERT_EQ(report["errors"].size(), 1u) << report.dump(1);
+  EXPECT_EQ(report["errors"][0]["object"].get<std::string>().rfind("blob ", 0), 0u);
+  EXPECT_NE(report["errors"][0]["error"].get<std::string>().find("pack " + data_pack), std::string::npos);
+  EXPECT_TRUE(AffectsOnly(report, snap.substr(0, 8), src_ + "/big")) << report.dump(1);
+}
+
 // With the pack gone and the index rebuilt from the packs that remain, the
 // chunk has no entry at all: check finds it missing from the index (not in
 // a bad pack) and names what it hurts.

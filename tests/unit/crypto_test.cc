@@ -1,6 +1,7 @@
 #include "jsnap/crypto.h"
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include "jsnap/compress.h"
 #include "jsnap/pack.h"
@@ -59,6 +60,23 @@ TEST_F(CryptoTest, PasswordDerivationDependsOnPasswordAndSalt) {
   EXPECT_NE(DeriveKeyFromPassword("pw", q).value(), k1.value());
   p.salt = "short";
   EXPECT_TRUE(DeriveKeyFromPassword("pw", p).status().IsCorruption());
+}
+
+// New keys trade memory for passes, never strength: a guess must cost at
+// least what libsodium's INTERACTIVE limits cost (memory x passes), and the
+// memory stays above OWASP's Argon2id floor (19 MiB), so an attacker cannot
+// run many guesses in little memory.
+TEST_F(CryptoTest, DefaultKdfCostsAtLeastInteractiveAndDerivesTheSameKeyTwice) {
+  KdfParams p = KdfParams::Default();
+  EXPECT_GE(p.memlimit * p.opslimit, uint64_t{crypto_pwhash_MEMLIMIT_INTERACTIVE} *
+                                         uint64_t{crypto_pwhash_OPSLIMIT_INTERACTIVE});
+  EXPECT_GE(p.memlimit, uint64_t{19} << 20);
+  EXPECT_LE(p.memlimit, uint64_t{32} << 20) << "the memory is most of a command's peak RSS";
+  auto k1 = DeriveKeyFromPassword("pw", p);
+  auto k2 = DeriveKeyFromPassword("pw", p);
+  ASSERT_TRUE(k1.ok() && k2.ok());
+  EXPECT_EQ(k1.value(), k2.value());
+  EXPECT_NE(KdfParams::Default().salt, p.salt);
 }
 
 TEST_F(CryptoTest, CompressionFramesRoundTripAndFallBackToRaw) {
