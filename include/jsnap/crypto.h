@@ -8,8 +8,9 @@
 //   tag(16). The 192-bit random nonce makes nonce reuse negligible even when
 //   many processes and repositories encrypt with one key, which is what lets
 //   an encrypted blob be copied byte for byte to another repository that
-//   shares the key (push). No associated data: a blob's identity is checked
-//   by re-hashing its plaintext, not by where it sits.
+//   shares the key (push). Blobs of format version 3 are sealed with their
+//   type and id as associated data, so a blob opened under another identity
+//   fails authentication (pack.h, BlobAd); other objects have none.
 // - Blob ids: HMAC-SHA-256 of the plaintext, so ids reveal nothing about
 //   content to someone without the key. SHA-256 rather than BLAKE2b because
 //   x86 SHA extensions run it ~3x faster than libsodium's BLAKE2b, and the
@@ -50,14 +51,17 @@ struct MasterKey {
   static MasterKey FromBytes(const KeyBytes& master);
 };
 
-// nonce || AEAD(plaintext). `out` is appended to (no intermediate copy).
-void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* out);
+// nonce || AEAD(plaintext, associated data `ad`). `out` is appended to (no
+// intermediate copy). An empty `ad` gives the same bytes as no `ad`.
+void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* out,
+                std::string_view ad = {});
 std::string Seal(const KeyBytes& key, std::string_view plaintext);
 // Corruption when the object is too short or fails authentication.
 Result<std::string> Open(const KeyBytes& key, std::string_view sealed);
 // The same into `out` (its capacity reused: a loop over many blobs then
 // allocates and faults in no new memory per blob).
-Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out);
+// `ad` must be what the object was sealed with.
+Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out, std::string_view ad = {});
 
 // HMAC-SHA-256: the blob id of `data` under the id_mac subkey.
 Id KeyedHash(const KeyBytes& key, std::string_view data);

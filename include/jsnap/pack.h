@@ -82,14 +82,40 @@ Result<std::vector<PackEntry>> DecodePackHeader(std::string_view plain, uint64_t
 // header's length after checking it fits.
 Result<uint32_t> DecodePackTrailer(std::string_view trailer, uint64_t pack_size);
 
-// Blob plaintext <-> stored bytes: compress (level 0 = none), then seal.
-void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out);
+// A blob's associated data in format version 3: its type byte, then its id
+// (33 bytes). Sealed with it, a blob opens only as the blob it was stored
+// as: an index (or pack) that places another blob under this id fails
+// authentication, which makes re-hashing the plaintext on every read
+// unnecessary. Version 2 blobs are sealed without it.
+class BlobAd {
+ public:
+  BlobAd(BlobType type, const Id& id);
+  std::string_view view() const { return {bytes_, sizeof(bytes_)}; }
+
+ private:
+  char bytes_[1 + Id::kSize];
+};
+
+// How a stored blob is opened.
+struct BlobCheck {
+  std::string_view ad;  // what it was sealed with (BlobAd, or empty before version 3)
+  // Re-hash the plaintext against the id: a reader that opens with a BlobAd
+  // knows the blob's identity from the AEAD; check --read-data still
+  // re-hashes, to catch a writer that stored content under a wrong id.
+  bool rehash = true;
+};
+
+// Blob plaintext <-> stored bytes: compress (level 0 = none), then seal
+// with `ad` (BlobAd from version 3 on).
+void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out,
+                      std::string_view ad = {});
 // Opens, decompresses and checks that the keyed hash of the plaintext is `id`.
 Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
-                               std::string_view stored, uint32_t raw_length);
+                               std::string_view stored, uint32_t raw_length, const BlobCheck& check = {});
 // The same into reusable buffers: `frame` is scratch, `plain` receives the
 // plaintext. For loops that only check blobs (check --read-data).
 Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
-                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain);
+                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain,
+                      const BlobCheck& check = {});
 
 }  // namespace jsnap

@@ -41,7 +41,10 @@ namespace jsnap {
 
 class PackUpload;  // src/repository/pack_upload.h
 
-inline constexpr int kFormatVersion = 2;
+// The version new repositories get. 3 seals blobs with their type and id
+// as associated data (pack.h, BlobAd); 2, without, is still read and written.
+inline constexpr int kFormatVersion = 3;
+inline constexpr int kOldestFormatVersion = 2;
 extern const char* const kProgramVersion;
 
 struct RepoConfig {
@@ -93,6 +96,13 @@ class Repository {
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
+  // Whether blobs are sealed with a BlobAd (format version 3 and later).
+  bool blobs_bound() const { return config_.version >= 3; }
+  // How to open a stored blob of this repository; `rehash` as BlobCheck.
+  // `ad` must outlive the result.
+  BlobCheck BlobCheckFor(const BlobAd& ad, bool rehash) const {
+    return {blobs_bound() ? ad.view() : std::string_view(), rehash};
+  }
   const Chunker& chunker() const { return chunker_; }
   const std::string& root() const { return root_; }
   Backend& backend() { return *backend_; }

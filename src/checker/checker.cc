@@ -344,9 +344,10 @@ class Checker {
       *bytes_read += end - begin;
       for (; i < j; ++i) {
         const PackEntry& e = *order[i];
+        const BlobAd ad(e.type, e.id);
         Status st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
                                    std::string_view(window).substr(e.offset - begin, e.length),
-                                   e.raw_length, &frame, &plain);
+                                   e.raw_length, &frame, &plain, repo_.BlobCheckFor(ad, true));
         if (!st.ok()) {
           bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st.message());
         }

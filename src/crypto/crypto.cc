@@ -39,7 +39,7 @@ MasterKey MasterKey::FromBytes(const KeyBytes& master) {
   return k;
 }
 
-void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* out) {
+void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* out, std::string_view ad) {
   const size_t start = out->size();
   out->resize(start + kNonceSize + plaintext.size() + kTagSize);
   auto* nonce = reinterpret_cast<uint8_t*>(out->data() + start);
@@ -47,7 +47,8 @@ void SealAppend(const KeyBytes& key, std::string_view plaintext, std::string* ou
   unsigned long long clen = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       nonce + kNonceSize, &clen, reinterpret_cast<const uint8_t*>(plaintext.data()),
-      plaintext.size(), nullptr, 0, nullptr, nonce, key.data());
+      plaintext.size(), reinterpret_cast<const uint8_t*>(ad.data()), ad.size(), nullptr, nonce,
+      key.data());
 }
 
 std::string Seal(const KeyBytes& key, std::string_view plaintext) {
@@ -62,7 +63,7 @@ Result<std::string> Open(const KeyBytes& key, std::string_view sealed) {
   return plain;
 }
 
-Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out) {
+Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out, std::string_view ad) {
   if (sealed.size() < kSealOverhead) {
     return Status::Corruption("encrypted object is too short (" + std::to_string(sealed.size()) +
                               " bytes)");
@@ -72,7 +73,8 @@ Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out) 
   unsigned long long plen = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(
           reinterpret_cast<uint8_t*>(out->data()), &plen, nullptr, nonce + kNonceSize,
-          sealed.size() - kNonceSize, nullptr, 0, nonce, key.data()) != 0) {
+          sealed.size() - kNonceSize, reinterpret_cast<const uint8_t*>(ad.data()), ad.size(), nonce,
+          key.data()) != 0) {
     return Status::Corruption("authentication failed (the data was modified or damaged)");
   }
   return Status::Ok();

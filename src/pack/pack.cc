@@ -118,25 +118,32 @@ Result<uint32_t> DecodePackTrailer(std::string_view trailer, uint64_t pack_size)
   return len;
 }
 
-void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out) {
+BlobAd::BlobAd(BlobType type, const Id& id) {
+  bytes_[0] = static_cast<char>(type);
+  std::memcpy(bytes_ + 1, id.bytes.data(), Id::kSize);
+}
+
+void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out,
+                      std::string_view ad) {
   std::string frame;
   frame.reserve(plaintext.size() / 2 + 64);
   CompressFrameAppend(plaintext, level, &frame);
-  SealAppend(key, frame, out);
+  SealAppend(key, frame, out, ad);
 }
 
 Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
-                               std::string_view stored, uint32_t raw_length) {
+                               std::string_view stored, uint32_t raw_length, const BlobCheck& check) {
   std::string frame, plain;
-  RETURN_IF_ERROR(DecodeBlobInto(enc_key, id_key, id, stored, raw_length, &frame, &plain));
+  RETURN_IF_ERROR(DecodeBlobInto(enc_key, id_key, id, stored, raw_length, &frame, &plain, check));
   return plain;
 }
 
 Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
-                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain) {
-  RETURN_IF_ERROR(OpenInto(enc_key, stored, frame));
+                      std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain,
+                      const BlobCheck& check) {
+  RETURN_IF_ERROR(OpenInto(enc_key, stored, frame, check.ad));
   RETURN_IF_ERROR(DecompressFrameInto(*frame, raw_length, plain));
-  if (KeyedHash(id_key, *plain) != id) {
+  if (check.rehash && KeyedHash(id_key, *plain) != id) {
     return Status::Corruption("content does not hash to its id");
   }
   return Status::Ok();

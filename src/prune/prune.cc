@@ -186,7 +186,9 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     for (const PackEntry* e : p->live) {
       if (!st.ok()) break;
       const std::string_view sealed = std::string_view(data.value()).substr(e->offset, e->length);
-      st = DecodeBlobInto(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length, &frame, &plain);
+      const BlobAd ad(e->type, e->id);
+      st = DecodeBlobInto(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length, &frame, &plain,
+                          repo.BlobCheckFor(ad, true));
       if (!st.ok()) {
         st = st.WithContext("pack " + p->info.id.Hex() + ": blob " + e->id.Hex() +
                             " (run 'jsnap check --read-data')");

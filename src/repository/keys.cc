@@ -35,9 +35,10 @@ Result<RepoConfig> DecodeConfig(const std::string& text) {
           "readable: this jsnap reads and writes version 2 (blob ids by HMAC-SHA-256). Restore "
           "its snapshots with the jsnap that created it, then back up into a new repository");
     }
-    if (c.version != kFormatVersion) {
+    if (c.version < kOldestFormatVersion || c.version > kFormatVersion) {
       return Status::Corruption("config: repository format version " + std::to_string(c.version) +
-                                " is not supported by this jsnap (it reads version " +
+                                " is not supported by this jsnap (it reads versions " +
+                                std::to_string(kOldestFormatVersion) + " to " +
                                 std::to_string(kFormatVersion) + ")");
     }
     ASSIGN_OR_RETURN(c.id, Id::FromHex(j.at("id").get<std::string>()));

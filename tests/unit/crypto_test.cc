@@ -115,6 +115,26 @@ TEST_F(CryptoTest, BlobDecodeVerifiesTheId) {
   EXPECT_NE(r.status().message().find("does not hash to its id"), std::string::npos);
 }
 
+// Format 3: a blob sealed with its type and id opens only as that blob,
+// even without re-hashing; as another id or type it fails authentication.
+TEST_F(CryptoTest, BoundBlobOpensOnlyAsItself) {
+  MasterKey k = MasterKey::Generate();
+  const std::string plain = "page of a database";
+  const Id id = KeyedHash(k.id_mac, plain), other = KeyedHash(k.id_mac, "another page");
+  const BlobAd ad(BlobType::kData, id);
+  std::string stored;
+  EncodeBlobAppend(k.encryption, plain, 3, &stored, ad.view());
+  EXPECT_EQ(DecodeBlob(k.encryption, k.id_mac, id, stored, plain.size(), {ad.view(), false}).value(), plain);
+  const BlobAd wrong_id(BlobType::kData, other), wrong_type(BlobType::kTree, id);
+  for (const BlobAd* w : {&wrong_id, &wrong_type}) {
+    auto r = DecodeBlob(k.encryption, k.id_mac, id, stored, plain.size(), {w->view(), false});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("authentication failed"), std::string::npos);
+  }
+  // Opened without its binding (as a version 2 blob) it fails too.
+  EXPECT_FALSE(DecodeBlob(k.encryption, k.id_mac, id, stored, plain.size()).ok());
+}
+
 // check --read-data decodes every blob into the same two buffers: each
 // result must be exactly its own plaintext, whatever the buffers held.
 TEST_F(CryptoTest, BlobDecodeIntoReusedBuffersLeavesNothingBehind) {

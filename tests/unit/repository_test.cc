@@ -87,7 +87,7 @@ TEST_F(RepositoryTest, WrongPasswordAndMissingRepositoryHaveTheirOwnCodes) {
 TEST_F(RepositoryTest, OlderFormatVersionIsRefusedWithWhatToDo) {
   const std::string config_path = repo_path_ + "/config";
   std::string config = test::ReadFile(config_path);
-  const size_t at = config.find("\"version\": 2");
+  const size_t at = config.find("\"version\": 3");
   ASSERT_NE(at, std::string::npos) << config;
   config.replace(at, 12, "\"version\": 1");
   test::WriteFile(config_path, config);
@@ -324,6 +324,53 @@ TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find(loc.pack.Hex()), std::string::npos) << t.status().message();
 }
+
+// Two blobs of the same stored length swap places inside their pack file
+// (no key needed): each still passes its AEAD tag, so only binding the
+// blob's identity catches it. Format 3 binds it in the AEAD (no re-hash on
+// read), format 2 re-hashes; both must refuse to return the other blob.
+class SwappedBlobTest : public RepositoryTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(SwappedBlobTest, ABlobSwappedInsideItsPackIsRefusedNotReturned) {
+  if (GetParam() != kFormatVersion) {  // an older repository: its config says so
+    const std::string config_path = repo_path_ + "/config";
+    std::string config = test::ReadFile(config_path);
+    const std::string now = "\"version\": " + std::to_string(kFormatVersion);
+    ASSERT_NE(config.find(now), std::string::npos);
+    config.replace(config.find(now), now.size(), "\"version\": " + std::to_string(GetParam()));
+    test::WriteFile(config_path, config);
+  }
+  auto repo = OpenOrDie(repo_path_);
+  ASSERT_EQ(repo->config().version, GetParam());
+  const std::string a = test::RandomBytes(50000, 21), b = test::RandomBytes(50000, 22);
+  Id ida, idb;
+  bool added;
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kData, a, &ida, &added).ok());
+  ASSERT_TRUE(repo->SaveBlob(BlobType::kData, b, &idb, &added).ok());
+  ASSERT_TRUE(repo->Flush().ok());
+  EXPECT_EQ(repo->LoadBlob(ida).value(), a);
+  const BlobLocation la = repo->index().Find(ida).value().value();
+  const BlobLocation lb = repo->index().Find(idb).value().value();
+  ASSERT_EQ(la.pack, lb.pack);
+  ASSERT_EQ(la.length, lb.length) << "incompressible blobs of one size store alike";
+  const std::string path = PackPath(la.pack);
+  std::string pack = test::ReadFile(path);
+  const std::string sa = pack.substr(la.offset, la.length), sb = pack.substr(lb.offset, lb.length);
+  pack.replace(la.offset, la.length, sb);
+  pack.replace(lb.offset, lb.length, sa);
+  ::chmod(path.c_str(), 0600);
+  test::WriteFile(path, pack);
+  repo.reset();
+  repo = OpenOrDie(repo_path_);
+  for (const Id& id : {ida, idb}) {
+    auto r = repo->LoadBlob(id);
+    ASSERT_FALSE(r.ok()) << "version " << GetParam() << ": the other blob came back";
+    EXPECT_TRUE(r.status().IsCorruption());
+    EXPECT_NE(r.status().message().find(id.Hex()), std::string::npos) << r.status().message();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FormatVersions, SwappedBlobTest, ::testing::Values(kOldestFormatVersion, kFormatVersion));
 
 TEST_F(RepositoryTest, VanishedPackIsDroppedSoItsDataIsStoredAgain) {
   test::TempDir src;
