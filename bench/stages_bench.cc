@@ -3,6 +3,8 @@
 // encoding, and index lookups/inserts. Run: build/bench/jsnap_stages_bench
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <random>
 
@@ -122,6 +124,76 @@ void BM_TreeEncode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * t.nodes.size());
 }
 BENCHMARK(BM_TreeEncode);
+
+// The pipeline's own input, for bench/pipeline.sh: the first 256 MiB of
+// $JSNAP_BENCH_INPUT (unset: these benchmarks are skipped). The stages are
+// then measured on the bytes the whole create pipeline is measured on.
+const std::string& Input() {
+  static const std::string data = [] {
+    const char* path = std::getenv("JSNAP_BENCH_INPUT");
+    if (path == nullptr) return std::string();
+    auto r = ReadWholeFile(path);
+    if (!r.ok()) return std::string();
+    std::string d = std::move(r).value();
+    d.resize(std::min<size_t>(d.size(), 256 << 20));
+    return d;
+  }();
+  return data;
+}
+
+// The input's chunks, cut as a create cuts them.
+const std::vector<std::string_view>& InputChunks() {
+  static const std::vector<std::string_view> chunks = [] {
+    std::vector<std::string_view> out;
+    Chunker c(ChunkerParams{}, Key().chunker_seed);
+    const std::string& d = Input();
+    for (size_t pos = 0; pos < d.size();) {
+      const size_t n = c.FindCut(reinterpret_cast<const uint8_t*>(d.data() + pos), d.size() - pos, true);
+      out.emplace_back(d.data() + pos, n);
+      pos += n;
+    }
+    return out;
+  }();
+  return chunks;
+}
+
+// zstd alone on the input's chunks: the slowest stage.
+void BM_InputCompress(benchmark::State& state) {
+  if (Input().empty()) return state.SkipWithError("JSNAP_BENCH_INPUT is not set");
+  std::string out;
+  for (auto _ : state) {
+    for (std::string_view chunk : InputChunks()) {
+      out.clear();
+      CompressFrameAppend(chunk, kDefaultCompressionLevel, &out);
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * Input().size());
+}
+BENCHMARK(BM_InputCompress)->Unit(benchmark::kMillisecond);
+
+// Every CPU stage of a create in a row on one core: cut, id, compress, seal.
+void BM_InputStagesInRow(benchmark::State& state) {
+  if (Input().empty()) return state.SkipWithError("JSNAP_BENCH_INPUT is not set");
+  Chunker c(ChunkerParams{}, Key().chunker_seed);
+  const std::string& d = Input();
+  std::string frame, sealed;
+  for (auto _ : state) {
+    for (size_t pos = 0; pos < d.size();) {
+      const size_t n = c.FindCut(reinterpret_cast<const uint8_t*>(d.data() + pos), d.size() - pos, true);
+      const std::string_view chunk(d.data() + pos, n);
+      const Id id = KeyedHash(Key().id_mac, chunk);
+      frame.clear();
+      CompressFrameAppend(chunk, kDefaultCompressionLevel, &frame);
+      sealed.clear();
+      SealAppend(Key().encryption, frame, &sealed, BlobAd(BlobType::kData, id).view());
+      benchmark::DoNotOptimize(sealed.data());
+      pos += n;
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * d.size());
+}
+BENCHMARK(BM_InputStagesInRow)->Unit(benchmark::kMillisecond);
 
 // Indexes holding `n` blob entries (1000 per pack, as from small blobs),
 // built once per size and shared by the benchmarks below. Blob k's id is

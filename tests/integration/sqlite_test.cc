@@ -191,6 +191,26 @@ TEST_F(CliTest, StdinIsStoredUnderItsName) {
   EXPECT_EQ(J({"dump", "latest", "/dump.bin"}).out, data);
 }
 
+// A stream deduplicates against a file of the same bytes: the same 24 MiB
+// read from a file and from a command writing 1000-byte pieces into a pipe
+// are cut alike, so the second create stores no data. (That buffer refills
+// do not move boundaries is RepositoryTest.AFileIsCutWhereTheChunkerCutsItWhole.)
+TEST_F(CliTest, AFileAndThePipedSameBytesAreCutAlike) {
+  std::string data = RandomBytes(12 << 20, 11);
+  data += std::string(6 << 20, 'z') + RandomBytes(6 << 20, 12);  // a forced 4 MiB cut too
+  const std::string file = dir_ / "data.bin";
+  WriteFile(file, data);
+  auto first = Create({file});
+  ASSERT_GT(first["data_blobs_added"].get<uint64_t>(), 20u);
+  auto piped = RunCommand({JsnapBinary(), "-r", repo_, "-p", pw_, "--json", "create", "--stdin-from-command",
+                           "--stdin-name", "copy.bin", "--", "sh", "-c",
+                           "dd if='" + file + "' bs=1000 status=none"});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  auto j = nlohmann::json::parse(piped.out);
+  EXPECT_EQ(j["data_blobs_added"].get<uint64_t>(), 0u) << piped.out;
+  EXPECT_EQ(J({"dump", "latest", "/copy.bin"}).out, data);
+}
+
 TEST_F(CliTest, FailingCommandRecordsNoSnapshot) {
   auto r = J({"create", "--stdin-from-command", "--stdin-name", "/backups/db.sql", "--", "sh", "-c",
               "echo 'CREATE TABLE half'; exit 7"});

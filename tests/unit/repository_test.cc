@@ -325,6 +325,45 @@ TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   EXPECT_NE(t.status().message().find(loc.pack.Hex()), std::string::npos) << t.status().message();
 }
 
+// A create cuts a file where the chunker cuts the whole file held in
+// memory: reading in buffers (and moving what is left of one to the front
+// of the next) must not move a boundary, or unchanged data would stop
+// deduplicating against itself.
+TEST_F(RepositoryTest, AFileIsCutWhereTheChunkerCutsItWhole) {
+  test::TempDir src;
+  // Random runs with a long run of one byte between them: content cuts and
+  // forced cuts at the maximal chunk size (256 KiB here) both occur.
+  std::string data = test::RandomBytes(3 << 20, 31) + std::string(1 << 20, 'z') + test::RandomBytes(2 << 20, 32);
+  test::WriteFile(src / "f", data);
+  auto repo = OpenOrDie(repo_path_);
+  const Id snap_id = Backup(*repo, src.path());
+  auto snap = repo->FindSnapshot(snap_id.Hex());
+  ASSERT_TRUE(snap.ok()) << snap.status().message();
+  Id tree = snap->snapshot.tree;
+  const Node* node = nullptr;
+  Tree t;
+  std::string path = src / "f";
+  for (size_t pos = 1; pos <= path.size();) {
+    const size_t slash = std::min(path.find('/', pos), path.size());
+    auto loaded = repo->LoadTree(tree);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    t = std::move(loaded).value();
+    node = t.Find(path.substr(pos, slash - pos));
+    ASSERT_NE(node, nullptr) << path.substr(0, slash);
+    tree = node->subtree;
+    pos = slash + 1;
+  }
+  std::vector<Id> whole;
+  for (size_t pos = 0; pos < data.size();) {
+    const size_t n = repo->chunker().FindCut(reinterpret_cast<const uint8_t*>(data.data() + pos), data.size() - pos, true);
+    ASSERT_GT(n, 0u);
+    whole.push_back(repo->BlobId(std::string_view(data).substr(pos, n)));
+    pos += n;
+  }
+  EXPECT_GT(whole.size(), 20u);
+  EXPECT_EQ(node->content, whole);
+}
+
 // Two blobs of the same stored length swap places inside their pack file
 // (no key needed): each still passes its AEAD tag, so only binding the
 // blob's identity catches it. Format 3 binds it in the AEAD (no re-hash on
