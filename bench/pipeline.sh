@@ -10,7 +10,7 @@
 #   STAGES_BENCH  build/bench/jsnap_stages_bench, for the stages on this input
 #   INPUT         a file, or a directory to tar; default: the Linux 6.1 source
 #                 tree as one tar (Debian's linux-source-6.1, installed if missing)
-# Environment: REPS (default 3). Needs ~3 GB of /dev/shm.
+# Environment: REPS (default 3). Needs ~3 GB of /dev/shm and as much memory.
 set -euo pipefail
 jsnap=$(realpath "$1")
 stages=$(realpath "$2")
@@ -34,7 +34,7 @@ bytes=$(stat -c %s "$input")
 cores=$(nproc)
 export JSNAP_PASSWORD=bench
 
-# The stages, one core, on the input's first 256 MiB.
+# The stages, one core, on the same input.
 stage_rate() {  # benchmark name -> MB/s
   JSNAP_BENCH_INPUT="$input" "$stages" --benchmark_filter="^$1\$" --benchmark_format=json \
     --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true 2>/dev/null |
