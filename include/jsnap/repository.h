@@ -39,7 +39,8 @@
 
 namespace jsnap {
 
-class PackUpload;  // src/repository/pack_upload.h
+class PackUpload;     // src/repository/pack_upload.h
+class PackDirectory;  // src/repository/pack_directory.h
 
 // The version new repositories get. 3 seals blobs with their type and id
 // as associated data (pack.h, BlobAd); 2, without, is still read and written.
@@ -96,6 +97,10 @@ class Repository {
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
+  // From now on LoadBlobs looks blobs up in the headers of the last `packs`
+  // packs it read from before asking the index (pack_directory.h): for
+  // reads of many blobs stored together, a restore. Call before the reads.
+  void UsePackDirectory(size_t packs);
   // Whether blobs are sealed with a BlobAd (format version 3 and later).
   bool blobs_bound() const { return config_.version >= 3; }
   // How to open a stored blob of this repository; `rehash` as BlobCheck.
@@ -199,6 +204,9 @@ class Repository {
   Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
   // The index's location of `id`; NotFound (with what to do) when it has none.
   Result<BlobLocation> Locate(const Id& id);
+  // Reads `pack`'s header into directory_ (an unreadable one is noted and
+  // skipped: its blobs are found through the index).
+  void LearnPack(const Id& pack);
   // Reads and checks blobs at known locations, adjacent ones with one request.
   Result<std::vector<std::string>> LoadLocated(std::span<const Id> ids, const std::vector<BlobLocation>& locs);
   Result<std::string> LoadSnapshotRecord(const Id& id);
@@ -217,6 +225,7 @@ class Repository {
   // opened. A create saves a snapshot only after indexing its packs, so the
   // view covers exactly these; a newer snapshot would name blobs it lacks.
   std::optional<std::set<std::string>> visible_snapshots_;
+  std::unique_ptr<PackDirectory> directory_;  // null unless UsePackDirectory
 
   std::mutex mu_;                                // guards the members below
   std::unordered_set<Id, IdHash> pending_;       // saved, not yet indexed

@@ -9,6 +9,7 @@
 
 #include "jsnap/file_util.h"
 #include "keys.h"
+#include "pack_directory.h"
 #include "pack_upload.h"
 
 namespace jsnap {
@@ -478,11 +479,30 @@ Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobT
   return std::move(out[0]);
 }
 
+void Repository::UsePackDirectory(size_t packs) { directory_ = std::make_unique<PackDirectory>(packs); }
+
+void Repository::LearnPack(const Id& pack) {
+  auto size = backend_->Size({FileType::kPack, pack.Hex()});
+  auto entries = size.ok() ? ReadPackHeader(pack, size.value()) : Result<std::vector<PackEntry>>(size.status());
+  if (entries.ok()) {
+    directory_->Add(pack, entries.value());
+  } else {
+    directory_->MarkUnreadable(pack);
+  }
+}
+
 Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) {
   std::vector<BlobLocation> locs;
   locs.reserve(ids.size());
   for (const Id& id : ids) {
+    if (directory_) {
+      if (std::optional<BlobLocation> known = directory_->Find(id)) {
+        locs.push_back(*known);
+        continue;
+      }
+    }
     ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
+    if (directory_ && directory_->Wants(loc.pack)) LearnPack(loc.pack);
     locs.push_back(loc);
   }
   return LoadLocated(ids, locs);

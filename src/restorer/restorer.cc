@@ -632,6 +632,10 @@ DirState::~DirState() {
 
 Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot,
                                       const RestoreOptions& opts) {
+  // A file's chunks mostly sit together in a few packs: their headers
+  // answer most lookups (a database of 96k pages: 96k index lookups, ~15 %
+  // of the CPU, become a few header reads).
+  repo.UsePackDirectory(16);
   Restorer r(repo, opts);
   return r.Run(snapshot);
 }

@@ -364,6 +364,50 @@ TEST_F(RepositoryTest, AFileIsCutWhereTheChunkerCutsItWhole) {
   EXPECT_EQ(node->content, whole);
 }
 
+// A restore looks blobs up in the headers of the packs it reads: a few
+// packs held, evicted and read again as the reads move back and forth, and
+// a pack whose header is damaged (but whose blobs are not) found through
+// the index instead. Every blob still comes back as itself.
+TEST_F(RepositoryTest, PackDirectoryAnswersFromHeadersEvictsAndFallsBackToTheIndex) {
+  auto repo = OpenOrDie(repo_path_);
+  std::vector<std::string> blobs;
+  std::vector<Id> ids;
+  for (int i = 0; i < 80; ++i) {  // ~4 MB: four or more 1 MiB packs
+    blobs.push_back(test::RandomBytes(50000, 200 + i));
+    Id id;
+    bool added;
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, blobs.back(), &id, &added).ok());
+    ids.push_back(id);
+  }
+  ASSERT_TRUE(repo->Flush().ok());
+  std::set<Id> packs;
+  for (const Id& id : ids) packs.insert(repo->index().Find(id).value()->pack);
+  ASSERT_GE(packs.size(), 4u);
+  auto expect_all = [&](Repository& r) {
+    std::vector<Id> order = ids;
+    order.insert(order.end(), ids.rbegin(), ids.rend());  // every pack learnt, evicted, learnt again
+    std::vector<std::string> want = blobs;
+    want.insert(want.end(), blobs.rbegin(), blobs.rend());
+    for (size_t i = 0; i < order.size(); i += 7) {
+      const size_t n = std::min<size_t>(7, order.size() - i);
+      auto got = r.LoadBlobs(std::span<const Id>(order).subspan(i, n));
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      EXPECT_TRUE(std::equal(got->begin(), got->end(), want.begin() + i)) << "blobs " << i << "..";
+    }
+  };
+  repo->UsePackDirectory(2);
+  expect_all(*repo);
+  // One pack's sealed header damaged: its blobs are located through the index.
+  const Id damaged = *packs.begin();
+  struct stat st;
+  ASSERT_EQ(::stat(PackPath(damaged).c_str(), &st), 0);
+  FlipBits(damaged, static_cast<uint64_t>(st.st_size) - kPackTrailerSize - 5, 0x01);
+  repo.reset();
+  repo = OpenOrDie(repo_path_);
+  repo->UsePackDirectory(2);
+  expect_all(*repo);
+}
+
 // Two blobs of the same stored length swap places inside their pack file
 // (no key needed): each still passes its AEAD tag, so only binding the
 // blob's identity catches it. Format 3 binds it in the AEAD (no re-hash on
