@@ -52,8 +52,9 @@ class PackWriter {
   size_t count() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   // Moves out the bytes not yet taken, which belong at `*offset` of the
-  // pack; `next`'s memory (its bytes dropped) holds what follows.
-  std::string TakeBuffered(std::string next, uint64_t* offset);
+  // pack; `next`'s memory (its bytes dropped, at least `capacity` reserved)
+  // holds what follows.
+  std::string TakeBuffered(std::string next, size_t capacity, uint64_t* offset);
   // Appends header and trailer; returns the bytes not yet taken, which end
   // with them and belong at `*offset` (0 and the whole pack when nothing was
   // taken). The pack's name is PackId() of them, left to the caller, outside

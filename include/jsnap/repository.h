@@ -97,10 +97,11 @@ class Repository {
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
-  // From now on LoadBlobs looks blobs up in the headers of the last `packs`
-  // packs it read from before asking the index (pack_directory.h): for
-  // reads of many blobs stored together, a restore. Call before the reads.
-  void UsePackDirectory(size_t packs);
+  // From now on LoadBlobs looks blobs up in the headers of the packs it
+  // read from last, up to `max_entries` blobs in all, before asking the
+  // index (pack_directory.h): for reads of many blobs stored together, a
+  // restore. Call before the reads; 0 turns it off.
+  void UsePackDirectory(size_t max_entries);
   // Whether blobs are sealed with a BlobAd (format version 3 and later).
   bool blobs_bound() const { return config_.version >= 3; }
   // How to open a stored blob of this repository; `rehash` as BlobCheck.
@@ -124,10 +125,14 @@ class Repository {
   Status SaveBlobWithId(BlobType type, const Id& id, std::string_view plaintext, bool* added,
                         uint64_t* stored = nullptr);
   Result<bool> HasBlob(const Id& id);
+  // A data blob (a chunk of file content; trees load with LoadTree): one the
+  // index lists as a tree is refused, and in format version 3 the blob must
+  // open as a data blob.
   Result<std::string> LoadBlob(const Id& id);
-  // The blobs `ids` (a file's chunks, in order), each checked like LoadBlob.
-  // Blobs stored one after another in a pack are read with one request: a
-  // database restored page by page reads its packs in runs, not per page.
+  // The data blobs `ids` (a file's chunks, in order), each checked like
+  // LoadBlob and, from format version 3 on, as a data blob. Blobs stored one
+  // after another in a pack are read with one request: a database restored
+  // page by page reads its packs in runs, not per page.
   Result<std::vector<std::string>> LoadBlobs(std::span<const Id> ids);
   // Writes the open packs and indexes them. Call before saving anything
   // that refers to the blobs saved so far.
@@ -207,8 +212,11 @@ class Repository {
   // Reads `pack`'s header into directory_ (an unreadable one is noted and
   // skipped: its blobs are found through the index).
   void LearnPack(const Id& pack);
-  // Reads and checks blobs at known locations, adjacent ones with one request.
-  Result<std::vector<std::string>> LoadLocated(std::span<const Id> ids, const std::vector<BlobLocation>& locs);
+  // Reads and checks blobs at known locations, adjacent ones with one
+  // request; in format version 3 each must open as a blob of `type` (or of
+  // its location's type, when none is given).
+  Result<std::vector<std::string>> LoadLocated(std::span<const Id> ids, const std::vector<BlobLocation>& locs,
+                                               std::optional<BlobType> type);
   Result<std::string> LoadSnapshotRecord(const Id& id);
 
   std::string root_;

@@ -325,9 +325,15 @@ class Checker {
     thread_local std::string window, frame, plain;
     std::vector<const PackEntry*> order;
     order.reserve(info.entries.size());
-    for (const PackEntry& e : info.entries) order.push_back(&e);
+    for (const PackEntry& e : info.entries) {
+      if (e.offset + uint64_t{e.length} <= size) {
+        order.push_back(&e);
+      } else {  // a truncated pack loses the blobs past its end, not the others
+        bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) +
+                                    ": past the end of the file (" + std::to_string(size) + " bytes)");
+      }
+    }
     std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
-    uint64_t body_end = 0;
     for (size_t i = 0; i < order.size();) {
       // Blobs [i, j) are read with one request, gaps (copies the index
       // places elsewhere) included.
@@ -336,7 +342,7 @@ class Checker {
       while (j < order.size() && order[j]->offset + uint64_t{order[j]->length} - begin <= kReadWindow) ++j;
       const uint64_t end = order[j - 1]->offset + uint64_t{order[j - 1]->length};
       const Status read = repo_.backend().LoadInto(h, begin, end - begin, &window);
-      if (!read.ok()) {  // a truncated pack loses the blobs past its end, not the others
+      if (!read.ok()) {
         if (pack_error->empty()) *pack_error = read.message();
         for (; i < j; ++i) bad->emplace_back(order[i]->id, name + ": unreadable: " + read.message());
         continue;
@@ -352,26 +358,19 @@ class Checker {
           bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st.message());
         }
       }
-      body_end = std::max(body_end, end);
     }
     if (frame.capacity() > kKeptBuffer) std::string().swap(frame);
     if (plain.capacity() > kKeptBuffer) std::string().swap(plain);
-    // The rest (header and trailer, and copies of blobs after the last
-    // indexed one) decides the pack's name.
+    if (window.capacity() > kKeptBuffer) std::string().swap(window);
+    // The header and trailer, read exactly, decide the pack's name.
     if (pack_error->empty()) {
-      Status read = body_end <= size ? repo_.backend().LoadInto(h, body_end, size - body_end, &window)
-                                     : Status::Corruption("its blobs reach past its end");
-      if (read.ok()) {
-        *bytes_read += size - body_end;
-        auto name_of = PackId(window);
-        if (!name_of.ok() || name_of.value() != info.id) {
-          *pack_error = "its header does not hash to its name (the file was modified or damaged)";
-        }
+      auto header = repo_.ReadPackHeader(info.id, size);
+      if (header.ok()) {
+        *bytes_read += header->size() * kPackEntrySize + kSealOverhead + kPackTrailerSize;
       } else {
-        *pack_error = read.message();
+        *pack_error = header.status().message();
       }
     }
-    if (window.capacity() > kKeptBuffer) std::string().swap(window);
     return Status::Ok();
   }
 

@@ -38,10 +38,11 @@ void PackWriter::Prepare(std::string buffer, size_t capacity) {
   if (data_.capacity() < capacity) data_.reserve(capacity);
 }
 
-std::string PackWriter::TakeBuffered(std::string next, uint64_t* offset) {
+std::string PackWriter::TakeBuffered(std::string next, size_t capacity, uint64_t* offset) {
   *offset = taken_;
   taken_ += data_.size();
   next.clear();
+  if (next.capacity() < capacity) next.reserve(capacity);
   std::string out = std::move(data_);
   data_ = std::move(next);
   return out;

@@ -20,7 +20,7 @@ bool PackDirectory::Wants(const Id& pack) {
 void PackDirectory::Add(const Id& pack, const std::vector<PackEntry>& entries) {
   std::lock_guard<std::mutex> lock(mu_);
   if (std::any_of(packs_.begin(), packs_.end(), [&](const auto& p) { return p.first == pack; })) return;
-  if (packs_.size() == capacity_) {
+  while (!packs_.empty() && where_.size() + entries.size() > max_entries_) {
     for (const Id& blob : packs_.front().second) {
       auto it = where_.find(blob);
       if (it != where_.end() && it->second.pack == packs_.front().first) where_.erase(it);

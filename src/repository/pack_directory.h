@@ -20,7 +20,9 @@ namespace jsnap {
 
 class PackDirectory {
  public:
-  explicit PackDirectory(size_t packs) : capacity_(packs) {}
+  // Holds the headers of the packs read last, up to `max_entries` blobs in
+  // all (~150 bytes each), and at least the newest pack's.
+  explicit PackDirectory(size_t max_entries) : max_entries_(max_entries) {}
 
   std::optional<BlobLocation> Find(const Id& blob);
   // True when `pack`'s header is neither held nor known to be unreadable:
@@ -30,7 +32,7 @@ class PackDirectory {
   void MarkUnreadable(const Id& pack);
 
  private:
-  const size_t capacity_;
+  const size_t max_entries_;
   std::mutex mu_;
   std::unordered_map<Id, BlobLocation, IdHash> where_;
   std::deque<std::pair<Id, std::vector<Id>>> packs_;  // oldest first, with their blobs

@@ -634,8 +634,9 @@ Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot
                                       const RestoreOptions& opts) {
   // A file's chunks mostly sit together in a few packs: their headers
   // answer most lookups (a database of 96k pages: 96k index lookups, ~15 %
-  // of the CPU, become a few header reads).
-  repo.UsePackDirectory(16);
+  // of the CPU, become a few header reads). 64k blobs: ~10 MB, a dozen
+  // packs of the kernel tree's.
+  repo.UsePackDirectory(64 << 10);
   Restorer r(repo, opts);
   return r.Run(snapshot);
 }

@@ -395,7 +395,7 @@ TEST_F(RepositoryTest, PackDirectoryAnswersFromHeadersEvictsAndFallsBackToTheInd
       EXPECT_TRUE(std::equal(got->begin(), got->end(), want.begin() + i)) << "blobs " << i << "..";
     }
   };
-  repo->UsePackDirectory(2);
+  repo->UsePackDirectory(40);  // two packs' worth of blobs: packs are evicted
   expect_all(*repo);
   // One pack's sealed header damaged: its blobs are located through the index.
   const Id damaged = *packs.begin();
@@ -404,8 +404,59 @@ TEST_F(RepositoryTest, PackDirectoryAnswersFromHeadersEvictsAndFallsBackToTheInd
   FlipBits(damaged, static_cast<uint64_t>(st.st_size) - kPackTrailerSize - 5, 0x01);
   repo.reset();
   repo = OpenOrDie(repo_path_);
-  repo->UsePackDirectory(2);
+  repo->UsePackDirectory(40);
   expect_all(*repo);
+}
+
+// A blob stored twice (here: its first pack went missing, so it was stored
+// again, then the first pack came back). The index names one copy; a pack
+// header read by the directory may name the other, which check --read-data
+// does not read. With that copy damaged, the read falls back to the index.
+TEST_F(RepositoryTest, DamagedSecondCopyFromAHeaderFallsBackToTheIndexedCopy) {
+  const std::string x = test::RandomBytes(60000, 51), y = test::RandomBytes(60000, 52),
+                    z = test::RandomBytes(60000, 53);
+  Id idx, idy, idz;
+  bool added;
+  Id first_pack;
+  {
+    auto repo = OpenOrDie(repo_path_);
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, x, &idx, &added).ok());
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, y, &idy, &added).ok());
+    ASSERT_TRUE(repo->Flush().ok());
+    first_pack = repo->index().Find(idx).value()->pack;
+  }
+  const std::string aside = dir_ / "aside";
+  ASSERT_EQ(::rename(PackPath(first_pack).c_str(), aside.c_str()), 0);
+  Id second_pack;
+  {
+    auto repo = OpenOrDie(repo_path_);  // the pack is gone: x is stored again, with z
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, x, &idx, &added).ok());
+    ASSERT_TRUE(added);
+    ASSERT_TRUE(repo->SaveBlob(BlobType::kData, z, &idz, &added).ok());
+    ASSERT_TRUE(repo->Flush().ok());
+    second_pack = repo->index().Find(idx).value()->pack;
+  }
+  ASSERT_NE(first_pack, second_pack);
+  ASSERT_EQ(::rename(aside.c_str(), PackPath(first_pack).c_str()), 0);
+  auto repo = OpenOrDie(repo_path_);  // indexes the pack that came back
+  const BlobLocation indexed = repo->index().Find(idx).value().value();
+  // Damage the copy the index does not name, in the pack of y or z.
+  const Id other_pack = indexed.pack == first_pack ? second_pack : first_pack;
+  const Id other_blob = other_pack == first_pack ? idy : idz;
+  auto other_entries = repo->ReadPackHeader(other_pack, [&] {
+    struct stat st;
+    ::stat(PackPath(other_pack).c_str(), &st);
+    return static_cast<uint64_t>(st.st_size);
+  }());
+  ASSERT_TRUE(other_entries.ok()) << other_entries.status().message();
+  for (const PackEntry& e : other_entries.value()) {
+    if (e.id == idx) FlipBits(other_pack, e.offset + 30, 0x04);
+  }
+  repo->UsePackDirectory(1000);
+  ASSERT_TRUE(repo->LoadBlobs(std::vector<Id>{other_blob}).ok());  // learns the other pack's header
+  auto got = repo->LoadBlobs(std::vector<Id>{idx});
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got.value()[0], x);
 }
 
 // Two blobs of the same stored length swap places inside their pack file
