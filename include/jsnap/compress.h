@@ -14,8 +14,21 @@ namespace jsnap {
 
 inline constexpr int kDefaultCompressionLevel = 3;
 
+// What a blob holds, for the compressor's choices; frames are standard
+// zstd either way, so readers do not care.
+enum class CompressionProfile {
+  kDefault,
+  // A database page (a few KiB, one blob each): literals are stored without
+  // Huffman coding. Decoding a 4 KiB frame otherwise spends ~40 % of its
+  // time building the frame's Huffman table; for the chat database the
+  // repository is 2 % larger and page decoding 40 % faster (measured:
+  // 105.4 -> 107.6 MiB, 4.8 -> 2.9 us a page).
+  kPage,
+};
+
 // Appends the framed form of `data` to `out`. level 0 stores raw.
-void CompressFrameAppend(std::string_view data, int level, std::string* out);
+void CompressFrameAppend(std::string_view data, int level, std::string* out,
+                         CompressionProfile profile = CompressionProfile::kDefault);
 // Decodes a frame; `expected_size` (when known, else SIZE_MAX) is enforced.
 Result<std::string> DecompressFrame(std::string_view frame, size_t expected_size);
 // The same into `out`, its capacity reused.

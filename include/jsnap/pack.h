@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "jsnap/compress.h"
 #include "jsnap/crypto.h"
 #include "jsnap/id.h"
 #include "jsnap/status.h"
@@ -109,7 +110,7 @@ struct BlobCheck {
 // Blob plaintext <-> stored bytes: compress (level 0 = none), then seal
 // with `ad` (BlobAd from version 3 on).
 void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out,
-                      std::string_view ad = {});
+                      std::string_view ad = {}, CompressionProfile profile = CompressionProfile::kDefault);
 // Opens, decompresses and checks that the keyed hash of the plaintext is `id`.
 Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
                                std::string_view stored, uint32_t raw_length, const BlobCheck& check = {});

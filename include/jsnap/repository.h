@@ -121,9 +121,11 @@ class Repository {
   // (optional) receives the bytes it takes in the pack.
   Status SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,
                   uint64_t* stored = nullptr);
-  // The same, for a caller that has computed the id (BlobId) already.
+  // The same, for a caller that has computed the id (BlobId) already;
+  // `profile` says what the blob holds (a database page compresses apart).
   Status SaveBlobWithId(BlobType type, const Id& id, std::string_view plaintext, bool* added,
-                        uint64_t* stored = nullptr);
+                        uint64_t* stored = nullptr,
+                        CompressionProfile profile = CompressionProfile::kDefault);
   Result<bool> HasBlob(const Id& id);
   // A data blob (a chunk of file content; trees load with LoadTree): one the
   // index lists as a tree is refused, and in format version 3 the blob must

@@ -171,14 +171,15 @@ class Archiver {
     return StoreWithId(type, data, *id);
   }
 
-  Status StoreWithId(BlobType type, std::string_view data, const Id& id) {
+  Status StoreWithId(BlobType type, std::string_view data, const Id& id,
+                     CompressionProfile profile = CompressionProfile::kDefault) {
     bool added = false;
     uint64_t stored = 0;
     if (opts_.dry_run) {
       ASSIGN_OR_RETURN(bool has, repo_.HasBlob(id));
       added = !has;
     } else {
-      RETURN_IF_ERROR(repo_.SaveBlobWithId(type, id, data, &added, &stored));
+      RETURN_IF_ERROR(repo_.SaveBlobWithId(type, id, data, &added, &stored, profile));
     }
     if (!added) return Status::Ok();
     (type == BlobType::kTree ? stats_.tree_blobs_added : stats_.data_blobs_added)++;
@@ -217,8 +218,10 @@ class Archiver {
   // than keeping a cheaper keyed fingerprint per page in each snapshot: with
   // the SHA extensions, 0.07 s of CPU per 393 MB and no wall time, against
   // 1.5 MB more per snapshot of a 96k-page database; measured.)
+  // `profile`: kPage for a database's pages.
   Status SubmitChunks(const std::shared_ptr<PendingChunks>& p, ChunkBatch batch,
-                      const std::vector<Id>* known = nullptr) {
+                      const std::vector<Id>* known = nullptr,
+                      CompressionProfile profile = CompressionProfile::kDefault) {
     if (batch.empty()) return Status::Ok();
     {
       std::lock_guard<std::mutex> lock(p->mu);
@@ -229,14 +232,14 @@ class Archiver {
       ++p->outstanding;
     }
     // Blocks while the chunk queue is full: that bounds the memory in flight.
-    chunk_pool_.Submit([this, p, known, batch = std::move(batch)] {
+    chunk_pool_.Submit([this, p, known, profile, batch = std::move(batch)] {
       std::vector<Id> ids(batch.size());
       Status st;
       for (size_t i = 0; i < batch.size() && st.ok(); ++i) {
         const uint64_t index = batch[i].first;
         ids[i] = repo_.BlobId(batch[i].second);
         if (known != nullptr && index < known->size() && ids[i] == (*known)[index]) continue;
-        st = StoreWithId(BlobType::kData, batch[i].second, ids[i]);
+        st = StoreWithId(BlobType::kData, batch[i].second, ids[i], profile);
       }
       std::lock_guard<std::mutex> lock(p->mu);
       if (st.ok()) {
@@ -715,10 +718,10 @@ class Archiver {
       if (opts_.progress) opts_.progress->bytes_read += data.size(), opts_.progress->bytes_done += data.size();
       batch.emplace_back(index, std::move(data));
       if (batch.size() < kPagesPerTask) return Status::Ok();
-      return SubmitChunks(pending, std::exchange(batch, {}), known);
+      return SubmitChunks(pending, std::exchange(batch, {}), known, CompressionProfile::kPage);
     };
     auto image = StreamSqliteImage(abs, opts_.sqlite_timeout, opts_.sqlite_chunk_size, sink);
-    Status last = SubmitChunks(pending, std::move(batch), known);
+    Status last = SubmitChunks(pending, std::move(batch), known, CompressionProfile::kPage);
     auto content = WaitChunks(pending);
     if (content.ok() && !last.ok()) content = last;
     if (!content.ok()) return content.status();  // the repository failed

@@ -40,10 +40,14 @@ ZSTD_DCtx* ThreadDctx() {
 // time (docs/benchmarks.md). Frames stay standard.
 constexpr unsigned kMaxFastTableLog = 15;
 
-size_t Compress(ZSTD_CCtx* ctx, char* dst, size_t capacity, std::string_view src, int level) {
+size_t Compress(ZSTD_CCtx* ctx, char* dst, size_t capacity, std::string_view src, int level,
+                CompressionProfile profile) {
   ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   const ZSTD_compressionParameters p = ZSTD_getCParams(level, src.size(), 0);
   bool ok = !ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level));
+  if (ok && profile == CompressionProfile::kPage) {
+    ok = !ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_literalCompressionMode, ZSTD_ps_disable));
+  }
   if (ok && p.strategy <= ZSTD_dfast) {
     ok = !ZSTD_isError(ZSTD_CCtx_setParameter(ctx, ZSTD_c_hashLog,
                                               static_cast<int>(std::min(p.hashLog, kMaxFastTableLog)))) &&
@@ -57,7 +61,7 @@ size_t Compress(ZSTD_CCtx* ctx, char* dst, size_t capacity, std::string_view src
 }
 }  // namespace
 
-void CompressFrameAppend(std::string_view data, int level, std::string* out) {
+void CompressFrameAppend(std::string_view data, int level, std::string* out, CompressionProfile profile) {
   if (level > 0 && data.size() >= 64) {
     // Compress into a per-thread scratch buffer, then append only what
     // zstd wrote: growing `out` by the bound would zero-fill (and fault in)
@@ -69,7 +73,7 @@ void CompressFrameAppend(std::string_view data, int level, std::string* out) {
       scratch = std::make_unique_for_overwrite<char[]>(bound);
       scratch_size = bound;
     }
-    size_t n = Compress(ThreadCctx(), scratch.get(), bound, data, level);
+    size_t n = Compress(ThreadCctx(), scratch.get(), bound, data, level, profile);
     if (!ZSTD_isError(n) && n < data.size()) {
       out->push_back(kZstd);
       out->append(scratch.get(), n);

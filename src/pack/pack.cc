@@ -125,10 +125,10 @@ BlobAd::BlobAd(BlobType type, const Id& id) {
 }
 
 void EncodeBlobAppend(const KeyBytes& key, std::string_view plaintext, int level, std::string* out,
-                      std::string_view ad) {
+                      std::string_view ad, CompressionProfile profile) {
   std::string frame;
   frame.reserve(plaintext.size() / 2 + 64);
-  CompressFrameAppend(plaintext, level, &frame);
+  CompressFrameAppend(plaintext, level, &frame, profile);
   SealAppend(key, frame, out, ad);
 }
 

@@ -282,7 +282,7 @@ Status Repository::SaveBlob(BlobType type, std::string_view plaintext, Id* id, b
 }
 
 Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view plaintext,
-                                  bool* added, uint64_t* stored) {
+                                  bool* added, uint64_t* stored, CompressionProfile profile) {
   *added = false;
   if (stored != nullptr) *stored = 0;
   {
@@ -298,7 +298,7 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
   std::string sealed;
   sealed.reserve(plaintext.size() + kSealOverhead + 64);
   const BlobAd ad(type, id);
-  EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed, BlobCheckFor(ad, false).ad);
+  EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed, BlobCheckFor(ad, false).ad, profile);
   const size_t sealed_size = sealed.size();
 
   QueuedPack finished;
