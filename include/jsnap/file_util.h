@@ -55,6 +55,8 @@ Result<std::string> ReadWholeFile(const std::string& path);
 // Readers see the old content or the new, never a mix; a crash leaves at most
 // a stray temp file (named ".tmp-*"), never a partial `path`.
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0600);
+// A fresh temp file name in `dir`: ".tmp-" and 16 random hex digits (spec §4).
+std::string NewTempPath(const std::string& dir);
 Status FsyncDir(const std::string& dir);
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, int mode = 0700);

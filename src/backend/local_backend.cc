@@ -1,6 +1,5 @@
 #include <dirent.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -11,7 +10,6 @@
 
 #include "jsnap/backend.h"
 #include "jsnap/file_util.h"
-#include "jsnap/id.h"
 
 namespace jsnap {
 
@@ -77,10 +75,7 @@ class LocalBackend : public Backend {
   // subdirectory depends on the name), on the same file system as its
   // final place; listings skip its ".tmp-" name.
   Result<std::unique_ptr<BackendUpload>> StartUpload(FileType type) override {
-    const std::string dir = JoinPath(root_, TypeDir(type));
-    uint8_t rnd[8];
-    randombytes_buf(rnd, sizeof(rnd));
-    const std::string tmp = JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+    const std::string tmp = NewTempPath(JoinPath(root_, TypeDir(type)));
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400 | 0200));
     if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
     return std::unique_ptr<BackendUpload>(std::make_unique<LocalUpload>(

@@ -299,7 +299,6 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
   sealed.reserve(plaintext.size() + kSealOverhead + 64);
   const BlobAd ad(type, id);
   EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed, BlobCheckFor(ad, false).ad, profile);
-  const size_t sealed_size = sealed.size();
 
   QueuedPack finished;
   std::string piece;
@@ -332,7 +331,7 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
     }
   }
   *added = true;
-  if (stored != nullptr) *stored = sealed_size;
+  if (stored != nullptr) *stored = sealed.size();
   if (piece_upload) {
     Status st = piece_upload->WritePiece(piece_offset, piece);
     ReturnSparePiece(std::move(piece));

@@ -79,12 +79,15 @@ Status FsyncDir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
-  const std::string dir = DirName(path);
+std::string NewTempPath(const std::string& dir) {
   uint8_t rnd[8];
   randombytes_buf(rnd, sizeof(rnd));
-  const std::string tmp =
-      JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+  return JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+}
+
+Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  const std::string dir = DirName(path);
+  const std::string tmp = NewTempPath(dir);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
   Status st = WriteAll(fd.get(), data, tmp);
