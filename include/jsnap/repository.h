@@ -106,9 +106,9 @@ class Repository {
   bool blobs_bound() const { return config_.version >= 3; }
   // How to open a stored blob of this repository; `rehash` as BlobCheck.
   // `ad` must outlive the result.
-  BlobCheck BlobCheckFor(const BlobAd& ad, bool rehash) const {
-    return {blobs_bound() ? ad.view() : std::string_view(), rehash};
-  }
+  BlobCheck BlobCheckFor(const BlobAd& ad, bool rehash) const { return {SealingAd(ad), rehash}; }
+  // The associated data blobs are sealed with: `ad`, or none before version 3.
+  std::string_view SealingAd(const BlobAd& ad) const { return blobs_bound() ? ad.view() : std::string_view(); }
   const Chunker& chunker() const { return chunker_; }
   const std::string& root() const { return root_; }
   Backend& backend() { return *backend_; }

@@ -298,7 +298,7 @@ Status Repository::SaveBlobWithId(BlobType type, const Id& id, std::string_view 
   std::string sealed;
   sealed.reserve(plaintext.size() + kSealOverhead + 64);
   const BlobAd ad(type, id);
-  EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed, BlobCheckFor(ad, false).ad, profile);
+  EncodeBlobAppend(key_.encryption, plaintext, compression_level_, &sealed, SealingAd(ad), profile);
 
   QueuedPack finished;
   std::string piece;

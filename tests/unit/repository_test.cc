@@ -459,6 +459,49 @@ TEST_F(RepositoryTest, DamagedSecondCopyFromAHeaderFallsBackToTheIndexedCopy) {
   EXPECT_EQ(got.value()[0], x);
 }
 
+// A backend that stores whole files only: uploads take Backend's default,
+// which gathers the pieces in memory and saves them at Commit.
+class WholeFileBackend : public Backend {
+ public:
+  explicit WholeFileBackend(std::unique_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  Status Save(const FileHandle& h, std::string_view data) override { return inner_->Save(h, data); }
+  Result<std::string> Load(const FileHandle& h, uint64_t offset, uint64_t length) override {
+    return inner_->Load(h, offset, length);
+  }
+  Result<uint64_t> Size(const FileHandle& h) override { return inner_->Size(h); }
+  Status List(FileType type, const std::function<void(const std::string&, uint64_t)>& fn) override {
+    return inner_->List(type, fn);
+  }
+  Status Remove(const FileHandle& h) override { return inner_->Remove(h); }
+  std::string Location() const override { return inner_->Location(); }
+
+ private:
+  std::unique_ptr<Backend> inner_;
+};
+
+TEST_F(RepositoryTest, DefaultUploadGathersPiecesInAnyOrderAndSavesOnlyOnCommit) {
+  WholeFileBackend backend(NewLocalBackend(repo_path_));
+  const std::string data = test::RandomBytes(3 << 20, 61);
+  const FileHandle h{FileType::kPack, std::string(64, 'a')};
+  {
+    auto abandoned = backend.StartUpload(FileType::kPack);
+    ASSERT_TRUE(abandoned.ok());
+    ASSERT_TRUE((*abandoned)->WriteAt(0, data).ok());
+  }  // never committed: nothing is stored
+  EXPECT_FALSE(backend.Size(h).ok());
+  auto upload = backend.StartUpload(FileType::kPack);
+  ASSERT_TRUE(upload.ok());
+  const size_t third = data.size() / 3;
+  for (size_t start : {2 * third, size_t{0}, third}) {  // out of order
+    const size_t n = start == 2 * third ? data.size() - start : third;
+    ASSERT_TRUE((*upload)->WriteAt(start, std::string_view(data).substr(start, n)).ok());
+  }
+  ASSERT_TRUE((*upload)->Commit(h).ok());
+  auto saved = backend.Load(h, 0, 0);
+  ASSERT_TRUE(saved.ok()) << saved.status().message();
+  EXPECT_TRUE(saved.value() == data) << "the saved file differs from the pieces written";
+}
+
 // Two blobs of the same stored length swap places inside their pack file
 // (no key needed): each still passes its AEAD tag, so only binding the
 // blob's identity catches it. Format 3 binds it in the AEAD (no re-hash on
