@@ -4,7 +4,8 @@
 // Incremental: a file whose type, size, mtime, ctime and inode equal its node
 // in the parent snapshot keeps that node's chunk list and is not opened.
 // Content is chunked and stored by a pool of worker threads; the walk stays
-// on the calling thread. Unreadable sources are reported through `warn` and
+// on the calling thread, fed directory listings by a SourceScan when one is
+// given (StartSourceScan). Unreadable sources are reported through `warn` and
 // left out; the snapshot is still written (the CLI exits 3).
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,7 +72,21 @@ struct ArchiveResult {
   bool has_parent = false;
 };
 
-Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts);
+// The scan of the sources' metadata (directory listings, stat data, link
+// targets, xattrs), started ahead of a create on a thread of its own: it
+// runs while the repository opens (the password's key derivation takes
+// ~50 ms) and then ahead of the walk, which takes its listings instead of
+// listing for itself. How far ahead it runs is bounded (listings and open
+// directories). `repo_root` is the repository's directory, left out of the
+// walk. Destroying it stops the scan. Null when no thread could be started
+// (the walk then lists for itself).
+class SourceScan;
+std::shared_ptr<SourceScan> StartSourceScan(const ArchiveOptions& opts, const std::string& repo_root);
+
+// `scan`, if given, was started with the same `opts` (the same paths,
+// excludes, databases and --one-file-system) and the repository's root.
+Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts,
+                                     SourceScan* scan = nullptr);
 
 // "/a/./b//c/../d" -> "/a/b/d", relative paths taken from the cwd. Symlinks
 // are not resolved.

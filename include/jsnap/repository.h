@@ -97,10 +97,11 @@ class Repository {
   ~Repository();
 
   const RepoConfig& config() const { return config_; }
-  // From now on LoadBlobs looks blobs up in the headers of the packs it
-  // read from last, up to `max_entries` blobs in all, before asking the
-  // index (pack_directory.h): for reads of many blobs stored together, a
-  // restore. Call before the reads; 0 turns it off.
+  // From now on LoadBlobs and LoadTree look blobs up in the headers of the
+  // packs they read from last, up to `max_entries` blobs in all, before
+  // asking the index (pack_directory.h): for reads of many blobs stored
+  // together, a restore or the parent's trees in a create. Call before the
+  // reads; 0 turns it off.
   void UsePackDirectory(size_t max_entries);
   // Whether blobs are sealed with a BlobAd (format version 3 and later).
   bool blobs_bound() const { return config_.version >= 3; }
@@ -209,6 +210,9 @@ class Repository {
   Status WaitForWriter();
   void WriterLoop();
   Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
+  // LoadBlobs for blobs of `type`, found through the pack directory when
+  // one is in use.
+  Result<std::vector<std::string>> LoadBlobsOfType(std::span<const Id> ids, BlobType type);
   // The index's location of `id`; NotFound (with what to do) when it has none.
   Result<BlobLocation> Locate(const Id& id);
   // Reads `pack`'s header into directory_ (an unreadable one is noted and

@@ -1,6 +1,5 @@
 #include "jsnap/archiver.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,35 +22,20 @@
 #include "jsnap/node_reader.h"
 #include "jsnap/sqlite_source.h"
 #include "jsnap/thread_pool.h"
+#include "listing.h"
 #include "node_info.h"
+#include "source_scan.h"
+#include "source_tree.h"
 #include "jsnap/system.h"
 
 namespace jsnap {
-
 namespace {
 
+using internal::DirectoryListing;
 using internal::FillNodeFromStat;
-
-// The source paths arranged as a tree: inner nodes are the directories
-// leading to a source, leaves are archived whole.
-struct SourceTree {
-  std::map<std::string, SourceTree> children;
-  bool whole = false;             // archive this path and everything below it
-  const StreamSource* stream = nullptr;
-  bool sqlite = false;            // image this database
-};
-
-std::vector<std::string> Components(const std::string& abs) {
-  std::vector<std::string> out;
-  size_t pos = 1;
-  while (pos < abs.size()) {
-    size_t slash = abs.find('/', pos);
-    if (slash == std::string::npos) slash = abs.size();
-    if (slash > pos) out.push_back(abs.substr(pos, slash - pos));
-    pos = slash + 1;
-  }
-  return out;
-}
+using internal::ListedEntry;
+using internal::SourceTree;
+using internal::StreamPath;
 
 // A node that may still be computed by a worker. Empty optional: the source
 // could not be read and is left out.
@@ -64,6 +48,7 @@ struct Slot {
 // done, while the walk goes on (Archiver::CloseDirectories).
 struct OpenDirectory {
   Node node;  // the directory's own node; subtree set when closed
+  std::optional<Id> parent_subtree;  // its tree in the parent snapshot
   std::vector<Slot> slots;
   size_t done = 0;  // slots[0, done) are known to be resolved
   std::promise<Result<std::optional<Node>>> result;
@@ -71,16 +56,10 @@ struct OpenDirectory {
 
 class Archiver {
  public:
-  Archiver(Repository& repo, const ArchiveOptions& opts)
-      : repo_(repo), opts_(opts),
+  Archiver(Repository& repo, const ArchiveOptions& opts, SourceScan* scan)
+      : repo_(repo), opts_(opts), rules_(opts, repo.root()), scan_(scan),
         chunk_pool_(Threads(opts), 2 * Threads(opts)),
-        pool_(Threads(opts), 64) {
-    struct stat st;
-    if (::stat(repo.root().c_str(), &st) == 0) {
-      repo_dev_ = st.st_dev;
-      repo_ino_ = st.st_ino;
-    }
-  }
+        pool_(Threads(opts), 64) {}
 
   Result<ArchiveResult> Run() {
     ArchiveResult result;
@@ -98,6 +77,10 @@ class Archiver {
     snap.excludes = opts_.excludes.Patterns();
     snap.program_version = kProgramVersion;
 
+    // The parent's trees are read one by one as the walk meets them, and
+    // were stored together: their packs' headers locate them, not one
+    // index lookup each (bounded: ~150 bytes a blob).
+    repo_.UsePackDirectory(kParentTreeDirectory);
     std::optional<Tree> parent_root;
     ASSIGN_OR_RETURN(std::vector<SnapshotEntry> all, repo_.ListSnapshots());
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
@@ -110,15 +93,7 @@ class Archiver {
       }
     }
 
-    SourceTree sources;
-    for (const std::string& p : opts_.paths) Insert(&sources, p)->whole = true;
-    for (const StreamSource& s : opts_.streams) Insert(&sources, StreamPath(s))->stream = &s;
-    for (const std::string& db : opts_.sqlite_paths) {
-      sqlite_.insert(db);
-      SourceTree* leaf = Insert(&sources, db);
-      if (!leaf->whole) leaf->sqlite = true;  // else the walk of an enclosing path finds it
-    }
-
+    const SourceTree sources = internal::BuildSourceTree(opts_);
     Result<Id> root = ArchiveSourceTree(sources, "", parent_root ? &*parent_root : nullptr);
     pool_.Wait();
     chunk_pool_.Wait();
@@ -145,19 +120,6 @@ class Archiver {
               errors};
     }
   };
-
-  static std::string StreamPath(const StreamSource& s) {
-    return NormalizePath("/" + s.name);  // "db.sql", "/backups/db.sql", "../x" -> "/x"
-  }
-
-  static SourceTree* Insert(SourceTree* root, const std::string& abs) {
-    SourceTree* cur = root;
-    for (const std::string& c : Components(abs)) {
-      if (cur->whole) break;  // an enclosing path covers it
-      cur = &cur->children[c];
-    }
-    return cur;
-  }
 
   void Warn(const std::string& msg) {
     stats_.errors++;
@@ -189,14 +151,19 @@ class Archiver {
     return Status::Ok();
   }
 
-  Result<Id> StoreTree(Tree& tree) {
+  // `parent`: the directory's tree in the parent snapshot, which exists
+  // (see AllBlobsPresent): the same tree is not looked up again.
+  Result<Id> StoreTree(Tree& tree, const std::optional<Id>& parent = std::nullopt) {
     RETURN_IF_ERROR(tree.Normalize());
-    Id id;
-    RETURN_IF_ERROR(Store(BlobType::kTree, tree.Encode(), &id));
+    const std::string encoded = tree.Encode();
+    const Id id = repo_.BlobId(encoded);
+    if (parent == id && !repo_.packs_lost()) return id;
+    RETURN_IF_ERROR(StoreWithId(BlobType::kTree, encoded, id));
     return id;
   }
 
   static constexpr size_t kPagesPerTask = 16;
+  static constexpr size_t kParentTreeDirectory = 16 << 10;
   static size_t Threads(const ArchiveOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
   // The chunks of one file, stored by the chunk workers in any order; each
@@ -322,16 +289,31 @@ class Archiver {
 
   // Worker: reads and stores one regular file.
   Result<std::optional<Node>> ArchiveFile(std::shared_ptr<UniqueFd> dir, std::string abs, Node node) {
-    UniqueFd fd(::openat(dir->get(), node.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
+    // Not blocking: the entry was a regular file when it was listed, but a
+    // FIFO put in its place since would block the open until a writer came.
+    const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+    UniqueFd fd(::openat(dir->get(), node.name.c_str(), flags | O_NOATIME));
     if (!fd.valid() && errno == EPERM) {  // O_NOATIME needs ownership
-      fd.Reset(::openat(dir->get(), node.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      fd.Reset(::openat(dir->get(), node.name.c_str(), flags));
     }
     if (!fd.valid()) {
       Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
       return std::optional<Node>();
     }
+    // The metadata of what is read, not of what was listed (the scan runs
+    // ahead of the walk, and the walk ahead of the workers).
+    struct stat now;
+    if (::fstat(fd.get(), &now) != 0) {
+      Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
+      return std::optional<Node>();
+    }
+    if (!S_ISREG(now.st_mode)) {
+      Warn("cannot read " + abs + ": no longer a regular file (left out of the snapshot)");
+      return std::optional<Node>();
+    }
+    FillNodeFromStat(node.name, now, &node);
     ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    internal::ReadXattrs(fd.get(), &node);
+    internal::ReadXattrs(fd.get(), &node.xattrs);
     const int raw_fd = fd.get();
     // A read error is the source's fault (warn, leave the file out); any
     // other error is the repository's, and fails the snapshot.
@@ -364,8 +346,9 @@ class Archiver {
 
   // Produces the node for one directory entry.
   Result<Slot> ArchiveEntry(const std::shared_ptr<UniqueFd>& dir, const std::string& abs,
-                            const std::string& name, const struct stat& st, const Node* before,
-                            dev_t root_dev) {
+                            const ListedEntry& entry, const Node* before, dev_t root_dev) {
+    const std::string& name = entry.name;
+    const struct stat& st = entry.st;
     Slot slot;
     Node node;
     FillNodeFromStat(name, st, &node);
@@ -405,38 +388,32 @@ class Archiver {
           if (t.ok()) loaded = std::move(t).value();
           before_tree = loaded ? &*loaded : nullptr;
         }
-        const bool skip_contents = (opts_.one_file_system && st.st_dev != root_dev) ||
-                                   (st.st_dev == repo_dev_ && st.st_ino == repo_ino_);
-        UniqueFd fd;
-        if (!skip_contents) {
-          fd.Reset(::openat(dir->get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-          if (!fd.valid()) {
-            Warn("cannot read directory " + abs + ": " + std::strerror(errno) +
+        auto open = std::make_unique<OpenDirectory>();
+        if (rules_.ListsContents(st, root_dev)) {
+          std::optional<DirectoryListing> listing;
+          if (scan_ != nullptr) listing = scan_->Take(abs);
+          if (!listing) listing = internal::ListDirectory(dir->get(), name, abs);
+          if (!listing->fd->valid()) {
+            Warn("cannot read directory " + abs + ": " + std::strerror(listing->open_errno) +
                  " (stored empty)");
           } else {
-            internal::ReadXattrs(fd.get(), &node);
+            node.xattrs = std::move(listing->xattrs);
+            ASSIGN_OR_RETURN(open->slots, ArchiveDirectory(*listing, before_tree, root_dev));
           }
         }
-        auto open = std::make_unique<OpenDirectory>();
-        if (fd.valid()) {
-          ASSIGN_OR_RETURN(open->slots, ArchiveDirectory(std::make_shared<UniqueFd>(std::move(fd)),
-                                                         abs, before_tree, root_dev));
-        }
         open->node = std::move(node);
+        if (before_tree != nullptr) open->parent_subtree = before->subtree;
         slot.pending = open->result.get_future();
         open_dirs_.push_back(std::move(open));
         RETURN_IF_ERROR(CloseDirectories(kMaxOpenDirectories));
         return slot;
       }
       case NodeType::kSymlink: {
-        std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-        ssize_t n = ::readlinkat(dir->get(), name.c_str(), target.data(), target.size());
-        if (n < 0) {
-          Warn("cannot read symlink " + abs + ": " + std::strerror(errno) + " (left out)");
+        if (entry.link_errno != 0) {
+          Warn("cannot read symlink " + abs + ": " + std::strerror(entry.link_errno) + " (left out)");
           return slot;
         }
-        target.resize(static_cast<size_t>(n));
-        node.link_target = std::move(target);
+        node.link_target = entry.link_target;
         node.size = node.link_target.size();
         stats_.other_nodes++;
         slot.ready = std::move(node);
@@ -460,44 +437,31 @@ class Archiver {
     return true;
   }
 
-  // Submits every entry of a directory; the slots fill in as workers finish.
-  Result<std::vector<Slot>> ArchiveDirectory(std::shared_ptr<UniqueFd> dir, const std::string& abs,
-                                             const Tree* before, dev_t root_dev) {
-    int dup_fd = ::dup(dir->get());
-    DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
-    if (d == nullptr) {
-      if (dup_fd >= 0) ::close(dup_fd);
-      Warn("cannot list directory " + abs + ": " + std::strerror(errno));
-      return std::vector<Slot>();
+  // Submits every entry of a listed directory; the slots fill in as workers
+  // finish.
+  Result<std::vector<Slot>> ArchiveDirectory(const DirectoryListing& listing, const Tree* before,
+                                             dev_t root_dev) {
+    const std::string& abs = listing.path;
+    if (listing.list_errno != 0) {
+      Warn((listing.entries.empty() ? "cannot list directory " : "error listing ") + abs + ": " +
+           std::strerror(listing.list_errno));
     }
-    std::vector<std::string> names;
-    errno = 0;
-    while (struct dirent* e = ::readdir(d)) {
-      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
-    }
-    const int list_errno = errno;
-    ::closedir(d);
-    if (list_errno != 0) Warn("error listing " + abs + ": " + std::strerror(list_errno));
-    std::sort(names.begin(), names.end());
-
     std::vector<Slot> slots;
-    slots.reserve(names.size());
-    for (const std::string& name : names) {
-      const std::string child = abs == "/" ? "/" + name : abs + "/" + name;
-      struct stat st;
-      if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        Warn("cannot stat " + child + ": " + std::strerror(errno) + " (left out)");
+    slots.reserve(listing.entries.size());
+    for (const ListedEntry& entry : listing.entries) {
+      const std::string child = abs == "/" ? "/" + entry.name : abs + "/" + entry.name;
+      if (entry.stat_errno != 0) {
+        Warn("cannot stat " + child + ": " + std::strerror(entry.stat_errno) + " (left out)");
         continue;
       }
-      if (opts_.excludes.Excluded(child, S_ISDIR(st.st_mode))) continue;
-      if (IsSqliteCompanion(child)) continue;
-      const Node* prev = before ? before->Find(name) : nullptr;
-      if (sqlite_.count(child) != 0) {
-        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, name, st, prev));
+      if (rules_.LeftOut(child, entry.st)) continue;
+      const Node* prev = before ? before->Find(entry.name) : nullptr;
+      if (rules_.IsSqlite(child)) {
+        ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, entry.name, entry.st, prev));
         slots.push_back(std::move(slot));
         continue;
       }
-      ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child, name, st, prev, root_dev));
+      ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(listing.fd, child, entry, prev, root_dev));
       slots.push_back(std::move(slot));
     }
     return slots;
@@ -522,7 +486,7 @@ class Archiver {
 
   Result<std::optional<Node>> CloseDirectory(OpenDirectory& d) {
     ASSIGN_OR_RETURN(Tree tree, Collect(d.slots));
-    ASSIGN_OR_RETURN(d.node.subtree, StoreTree(tree));
+    ASSIGN_OR_RETURN(d.node.subtree, StoreTree(tree, d.parent_subtree));
     return std::optional<Node>(std::move(d.node));
   }
 
@@ -559,6 +523,7 @@ class Archiver {
     std::vector<Slot> slots;
     const std::string dir_path = abs.empty() ? "/" : abs;
     auto dir = std::make_shared<UniqueFd>(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const int dir_errno = dir->valid() ? 0 : errno;
     for (const auto& [name, child] : src.children) {
       const std::string child_abs = abs + "/" + name;
       const Node* prev = before ? before->Find(name) : nullptr;
@@ -569,9 +534,19 @@ class Archiver {
         slots.push_back(std::move(s));
         continue;
       }
-      struct stat st;
-      const bool ok = dir->valid() && ::fstatat(dir->get(), name.c_str(), &st,
-                                                child.whole ? AT_SYMLINK_NOFOLLOW : 0) == 0;
+      // A source itself is stored as what it is (a symlink stays one); the
+      // directories leading to it are followed.
+      ListedEntry entry;
+      entry.name = name;
+      if (!dir->valid()) {
+        entry.stat_errno = dir_errno;
+      } else if (child.whole) {
+        entry = internal::StatEntry(dir->get(), name);
+      } else if (::fstatat(dir->get(), name.c_str(), &entry.st, 0) != 0) {
+        entry.stat_errno = errno;
+      }
+      const struct stat& st = entry.st;
+      const bool ok = entry.stat_errno == 0;
       if (!ok && OnlyStreams(child)) {
         // A directory that exists only in the snapshot, to hold a stream
         // stored at an absolute name (--stdin-name /backups/db.sql).
@@ -583,7 +558,7 @@ class Archiver {
         continue;
       }
       if (!ok) {
-        Warn("cannot read " + child_abs + ": " + std::strerror(errno) + " (left out)");
+        Warn("cannot read " + child_abs + ": " + std::strerror(entry.stat_errno) + " (left out)");
         continue;
       }
       if (child.sqlite) {
@@ -592,7 +567,7 @@ class Archiver {
         continue;
       }
       if (child.whole) {
-        ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child_abs, name, st, prev, st.st_dev));
+        ASSIGN_OR_RETURN(Slot slot, ArchiveEntry(dir, child_abs, entry, prev, st.st_dev));
         slots.push_back(std::move(slot));
         continue;
       }
@@ -625,17 +600,6 @@ class Archiver {
       if (child.stream == nullptr && !OnlyStreams(child)) return false;
     }
     return true;
-  }
-
-  bool IsSqliteCompanion(const std::string& path) const {
-    for (const char* suffix : {"-wal", "-shm", "-journal"}) {
-      const size_t n = std::strlen(suffix);
-      if (path.size() > n && path.compare(path.size() - n, n, suffix) == 0 &&
-          sqlite_.count(path.substr(0, path.size() - n)) != 0) {
-        return true;
-      }
-    }
-    return false;
   }
 
   // Images a live database through SQLite; its pages are stored by the
@@ -775,6 +739,8 @@ class Archiver {
 
   Repository& repo_;
   const ArchiveOptions& opts_;
+  const internal::WalkRules rules_;
+  SourceScan* const scan_;  // may be null
   Stats stats_;
   // Bounds the finished nodes held for trees not yet stored.
   static constexpr size_t kMaxOpenDirectories = 256;
@@ -784,9 +750,6 @@ class Archiver {
   // are joined before the chunk workers.
   ThreadPool chunk_pool_;  // hash, compress, seal, pack: one task per chunk
   ThreadPool pool_;        // read and chunk: one task per file
-  dev_t repo_dev_ = 0;
-  ino_t repo_ino_ = 0;
-  std::set<std::string> sqlite_;
   std::vector<std::pair<std::string, Node>> sqlite_nodes_;  // for --verify-sqlite
 };
 
@@ -799,7 +762,7 @@ std::string NormalizePath(const std::string& path) {
     if (::getcwd(cwd, sizeof(cwd)) != nullptr) abs = std::string(cwd) + "/" + abs;
   }
   std::vector<std::string> parts;
-  for (const std::string& c : Components(abs)) {
+  for (const std::string& c : internal::Components(abs)) {
     if (c == ".") continue;
     if (c == "..") {
       if (!parts.empty()) parts.pop_back();
@@ -812,11 +775,11 @@ std::string NormalizePath(const std::string& path) {
   return out.empty() ? "/" : out;
 }
 
-Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts) {
+Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts, SourceScan* scan) {
   if (opts.paths.empty() && opts.streams.empty() && opts.sqlite_paths.empty()) {
     return Status::InvalidArgument("nothing to back up: give at least one path");
   }
-  Archiver archiver(repo, opts);
+  Archiver archiver(repo, opts, scan);
   return archiver.Run();
 }
 

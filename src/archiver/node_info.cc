@@ -74,7 +74,7 @@ void FillNodeFromStat(const std::string& name, const struct stat& st, Node* node
   }
 }
 
-void ReadXattrs(int fd, Node* node) {
+void ReadXattrs(int fd, std::vector<Xattr>* out) {
   ssize_t len = ::flistxattr(fd, nullptr, 0);
   if (len <= 0) return;
   std::string names(static_cast<size_t>(len), '\0');
@@ -91,9 +91,9 @@ void ReadXattrs(int fd, Node* node) {
     vlen = ::fgetxattr(fd, name.c_str(), value.data(), value.size());
     if (vlen < 0) continue;
     value.resize(static_cast<size_t>(vlen));
-    node->xattrs.push_back({name, std::move(value)});
+    out->push_back({name, std::move(value)});
   }
-  std::sort(node->xattrs.begin(), node->xattrs.end(),
+  std::sort(out->begin(), out->end(),
             [](const Xattr& a, const Xattr& b) { return a.name < b.name; });
 }
 

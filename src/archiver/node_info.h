@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <vector>
 
 #include "jsnap/tree.h"
 
@@ -14,7 +15,7 @@ namespace jsnap::internal {
 void FillNodeFromStat(const std::string& name, const struct stat& st, Node* node);
 // Extended attributes of an open file or directory; unreadable ones are
 // skipped (file systems without xattrs, EPERM on trusted.*).
-void ReadXattrs(int fd, Node* node);
+void ReadXattrs(int fd, std::vector<Xattr>* out);
 // True when the parent's node describes the same file content.
 bool SameFileMetadata(const Node& now, const Node& before);
 

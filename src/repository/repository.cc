@@ -497,30 +497,43 @@ void Repository::LearnPack(const Id& pack) {
 }
 
 Result<std::vector<std::string>> Repository::LoadBlobs(std::span<const Id> ids) {
+  return LoadBlobsOfType(ids, BlobType::kData);
+}
+
+Result<std::vector<std::string>> Repository::LoadBlobsOfType(std::span<const Id> ids, BlobType type) {
   std::vector<BlobLocation> locs;
   locs.reserve(ids.size());
   bool from_headers = false;
+  auto locate = [&](const Id& id) -> Result<BlobLocation> {
+    ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
+    if (loc.type != type) {
+      return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc.type) +
+                                " blob where a " + BlobTypeName(type) + " blob was expected");
+    }
+    return loc;
+  };
   for (const Id& id : ids) {
     if (directory_) {
-      if (std::optional<BlobLocation> known = directory_->Find(id)) {
+      std::optional<BlobLocation> known = directory_->Find(id);
+      if (known && known->type == type) {
         locs.push_back(*known);
         from_headers = true;
         continue;
       }
     }
-    ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
+    ASSIGN_OR_RETURN(BlobLocation loc, locate(id));
     if (directory_ && directory_->Wants(loc.pack)) LearnPack(loc.pack);
     locs.push_back(loc);
   }
-  auto out = LoadLocated(ids, locs, BlobType::kData);
+  auto out = LoadLocated(ids, locs, type);
   if (out.ok() || !from_headers) return out;
   // A header may name a second copy of a blob (an interrupted create, a
   // race), which check --read-data does not read: if that copy is damaged,
   // the one the index names may not be. The index decides on a failure.
   for (size_t i = 0; i < ids.size(); ++i) {
-    ASSIGN_OR_RETURN(locs[i], Locate(ids[i]));
+    ASSIGN_OR_RETURN(locs[i], locate(ids[i]));
   }
-  return LoadLocated(ids, locs, BlobType::kData);
+  return LoadLocated(ids, locs, type);
 }
 
 Result<BlobLocation> Repository::Locate(const Id& id) {
@@ -583,8 +596,8 @@ Result<Id> Repository::SaveTree(const Tree& tree, bool* added, uint64_t* stored)
 }
 
 Result<Tree> Repository::LoadTree(const Id& id) {
-  ASSIGN_OR_RETURN(std::string data, LoadBlobOfType(id, BlobType::kTree));
-  auto tree = DecodeTree(data);
+  ASSIGN_OR_RETURN(std::vector<std::string> data, LoadBlobsOfType(std::span<const Id>(&id, 1), BlobType::kTree));
+  auto tree = DecodeTree(data[0]);
   if (!tree.ok()) return tree.status().WithContext("tree " + id.Hex());
   return tree;
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -206,6 +207,40 @@ TEST(IndexTest, BlobsNamePacksByNumberAndCopiesAreListedOnce) {
   EXPECT_FALSE(index->Find(a.entries[0].id).value().has_value());
   EXPECT_FALSE(index->Find(a.entries[1].id).value().has_value());
   EXPECT_EQ(listing(*index), (std::map<int, std::vector<int>>{{2, {2, 12}}, {3, {1, 13}}}));
+}
+
+// Each writer's flush leaves a table; tables of one snapshot record each
+// overlap nothing and used to pile up (moved down a level whole), every one
+// opened by every command. They are merged once they outnumber their bytes.
+TEST(IndexTest, SmallTablesOfManySessionsAreMerged) {
+  test::TempDir dir;
+  const KeyBytes key = MasterKey::Generate().index;
+  auto tables = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir / "index")) n += e.path().extension() == ".sst";
+    return n;
+  };
+  std::set<Id> written;
+  size_t most = 0;
+  for (int session = 0; session < 60; ++session) {
+    auto index = Index::Open(dir / "index", key, false).value();
+    Id id;
+    id.bytes[0] = static_cast<uint8_t>(session);
+    id.bytes[1] = 0x5a;
+    ASSERT_TRUE(index->PutSnapshot(id, "record " + std::to_string(session)).ok());
+    written.insert(id);
+    index.reset();
+    most = std::max(most, tables());
+  }
+  // Without the merge: one table per session (60).
+  EXPECT_LE(most, 17u);
+  auto index = Index::Open(dir / "index", key, true).value();
+  std::set<Id> listed;
+  ASSERT_TRUE(index->ForEachSnapshot([&](const Id& id, const std::string& r) {
+    EXPECT_EQ(r, "record " + std::to_string(id.bytes[0]));
+    listed.insert(id);
+  }).ok());
+  EXPECT_EQ(listed, written);
 }
 
 TEST_F(RepositoryTest, RebuiltIndexGivesTheSameAnswers) {

@@ -1,0 +1,202 @@
+// The scan that lists the sources ahead of the walk (source_scan.h): a
+// create fed by it stores exactly what a create that lists for itself
+// stores, whatever its bounds, and falls back to listing when the sources
+// changed under it.
+#include "../../src/archiver/source_scan.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+
+#include "jsnap/archiver.h"
+#include "jsnap/repository.h"
+#include "test_util.h"
+
+namespace jsnap {
+namespace {
+
+class SourceScanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InitOptions init;
+    init.kdf.opslimit = 1;
+    init.kdf.memlimit = 8192;
+    init.pack_size = 1 << 20;
+    ASSERT_TRUE(Repository::Init(repo_path_, "pw", init).ok());
+    // 1 + 3 + 1 + 40 + 1 directories are listed; the symlink to a directory
+    // and the excluded one are not.
+    Dir("src");
+    Dir("src/a");
+    for (int i = 0; i < 10; ++i) test::WriteFile(dir_ / ("src/a/f" + std::to_string(i)), std::string(100 + i, 'a'));
+    Dir("src/a/x");
+    Dir("src/a/x/deep");
+    for (int i = 0; i < 3; ++i) test::WriteFile(dir_ / ("src/a/x/g" + std::to_string(i)), "g");
+    test::WriteFile(dir_ / "src/a/skipme", "excluded file");
+    Dir("src/skipme");
+    test::WriteFile(dir_ / "src/skipme/h", "excluded dir");
+    ASSERT_EQ(::symlink("a", (dir_ / "src/b").c_str()), 0);
+    ASSERT_EQ(::symlink("nowhere", (dir_ / "src/c").c_str()), 0);
+    Dir("src/e");
+    for (int i = 0; i < 40; ++i) {
+      const std::string sub = "src/e/" + std::to_string(i);
+      Dir(sub);
+      test::WriteFile(dir_ / (sub + "/one"), std::to_string(i));
+      test::WriteFile(dir_ / (sub + "/two"), test::RandomBytes(3000, i));
+    }
+    ASSERT_EQ(::mkfifo((dir_ / "src/p").c_str(), 0600), 0);
+    Dir("src/z");
+  }
+
+  void Dir(const std::string& rel) { ASSERT_EQ(::mkdir((dir_ / rel).c_str(), 0755), 0) << rel; }
+
+  ArchiveOptions Options(std::vector<std::string> paths) {
+    ArchiveOptions a;
+    a.paths = std::move(paths);
+    a.hostname = "test";
+    a.time_ns = 1;
+    a.excludes.Add("skipme");
+    a.warn = [this](const std::string& msg) { warnings_.push_back(msg); };
+    return a;
+  }
+
+  std::unique_ptr<Repository> Open() {
+    OpenOptions o;
+    o.lock = LockMode::kAppend;
+    o.writable = true;
+    auto r = Repository::Open(repo_path_, "pw", o);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  // A create, fed by `scan` if given; the snapshot's root tree.
+  Id Create(const ArchiveOptions& a, SourceScan* scan) {
+    auto repo = Open();
+    if (!repo) return Id();
+    auto r = CreateSnapshot(*repo, a, scan);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    return r.ok() ? r->snapshot.tree : Id();
+  }
+
+  // The node at the absolute `path` in the tree `root`.
+  std::optional<Node> NodeAt(const Id& root, const std::string& path) {
+    auto repo = Open();
+    Id tree_id = root;
+    std::optional<Node> node;
+    size_t pos = 1;
+    while (repo && pos <= path.size()) {
+      size_t slash = path.find('/', pos);
+      if (slash == std::string::npos) slash = path.size();
+      auto tree = repo->LoadTree(tree_id);
+      if (!tree.ok()) return std::nullopt;
+      const Node* n = tree->Find(path.substr(pos, slash - pos));
+      if (n == nullptr) return std::nullopt;
+      node = *n;
+      tree_id = n->subtree;
+      pos = slash + 1;
+    }
+    return node;
+  }
+
+  std::string Content(const Node& node) {
+    auto repo = Open();
+    auto chunks = repo->LoadBlobs(node.content);
+    EXPECT_TRUE(chunks.ok()) << chunks.status().message();
+    std::string out;
+    for (const std::string& c : chunks.value()) out += c;
+    return out;
+  }
+
+  test::TempDir dir_;
+  const std::string repo_path_ = dir_ / "repo";
+  const std::string src_ = dir_ / "src";
+  std::vector<std::string> warnings_;
+};
+
+constexpr size_t kListedDirs = 46;
+
+TEST_F(SourceScanTest, TheWalkTakesEveryListingAndStoresTheSameSnapshot) {
+  const ArchiveOptions a = Options({src_});
+  const Id listed_by_walk = Create(a, nullptr);
+  auto scan = StartSourceScan(a, repo_path_);
+  const Id listed_by_scan = Create(a, scan.get());
+  ASSERT_TRUE(NodeAt(listed_by_scan, src_ + "/e/39/two"));
+  EXPECT_EQ(NodeAt(listed_by_scan, src_), NodeAt(listed_by_walk, src_));
+  EXPECT_EQ(NodeAt(listed_by_scan, src_ + "/skipme"), std::nullopt);
+  EXPECT_EQ(NodeAt(listed_by_scan, src_ + "/b")->link_target, "a");
+  EXPECT_EQ(scan->listings_taken(), kListedDirs);
+  EXPECT_FALSE(scan->diverged());
+}
+
+TEST_F(SourceScanTest, AScanBoundedToAFewListingsStoresTheSameSnapshot) {
+  const ArchiveOptions a = Options({src_});
+  const Id listed_by_walk = Create(a, nullptr);
+  // Full after 2 listings or 5 entries: the scan waits for the walk all along.
+  SourceScan scan(a, repo_path_, SourceScan::Limits{2, 5});
+  const Id listed_by_scan = Create(a, &scan);
+  EXPECT_EQ(NodeAt(listed_by_scan, src_), NodeAt(listed_by_walk, src_));
+  EXPECT_EQ(scan.listings_taken(), kListedDirs);
+  EXPECT_FALSE(scan.diverged());
+}
+
+TEST_F(SourceScanTest, ARootThatChangedAfterTheScanMakesTheWalkListForItself) {
+  const ArchiveOptions a = Options({src_ + "/a", src_ + "/e"});
+  auto scan = StartSourceScan(a, repo_path_);
+  scan->WaitUntilIdle();
+  // The first root, listed as a directory, is a file by the time the walk
+  // comes: the walk's next listing (the second root) is not the scan's next.
+  ASSERT_EQ(::rename((src_ + "/a").c_str(), (src_ + "/a.old").c_str()), 0);
+  test::WriteFile(src_ + "/a", "a file now");
+  const Id root = Create(a, scan.get());
+  EXPECT_TRUE(scan->diverged());
+  EXPECT_EQ(NodeAt(root, src_ + "/a")->type, NodeType::kFile);
+  const Id without_scan = Create(a, nullptr);
+  EXPECT_EQ(NodeAt(root, src_ + "/e"), NodeAt(without_scan, src_ + "/e"));
+  ASSERT_TRUE(NodeAt(root, src_ + "/e/39/two"));
+}
+
+TEST_F(SourceScanTest, AFileReplacedByAFifoAfterItsListingIsLeftOutWithoutBlocking) {
+  const ArchiveOptions a = Options({src_});
+  auto scan = StartSourceScan(a, repo_path_);
+  scan->WaitUntilIdle();
+  const std::string victim = src_ + "/a/f3";
+  ASSERT_EQ(::unlink(victim.c_str()), 0);
+  ASSERT_EQ(::mkfifo(victim.c_str(), 0600), 0);
+  auto create = std::async(std::launch::async, [&] { return Create(a, scan.get()); });
+  if (create.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    // Unblock an open that waits for a writer, then fail.
+    const int fd = ::open(victim.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    FAIL() << "the create blocked on a FIFO";
+  }
+  const Id root = create.get();
+  EXPECT_EQ(NodeAt(root, victim), std::nullopt);
+  ASSERT_TRUE(NodeAt(root, src_ + "/a/f4"));
+  bool warned = false;
+  for (const std::string& w : warnings_) warned |= w.find(victim + ": no longer a regular file") != std::string::npos;
+  EXPECT_TRUE(warned);
+}
+
+TEST_F(SourceScanTest, AFileRewrittenAfterItsListingIsStoredWithTheMetadataOfWhatWasRead) {
+  const ArchiveOptions a = Options({src_});
+  auto scan = StartSourceScan(a, repo_path_);
+  scan->WaitUntilIdle();
+  const std::string path = src_ + "/a/f1";
+  const std::string now = test::RandomBytes(50000, 7);
+  test::WriteFile(path, now);
+  struct timespec times[2] = {{1700000000, 5}, {1700000000, 5}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  const Id root = Create(a, scan.get());
+  const std::optional<Node> node = NodeAt(root, path);
+  ASSERT_TRUE(node);
+  EXPECT_EQ(node->size, now.size());
+  EXPECT_EQ(node->mtime_ns, 1700000000LL * 1000000000 + 5);
+  EXPECT_EQ(Content(*node), now);
+  EXPECT_FALSE(scan->diverged());
+}
+
+}  // namespace
+}  // namespace jsnap
