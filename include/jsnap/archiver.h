@@ -72,6 +72,12 @@ struct ArchiveResult {
   bool has_parent = false;
 };
 
+// Whether the sources fit together: a stream may not be named inside a path
+// backed up, nor as a folder on the way to one, nor like another stream or
+// a --sqlite database (one would hide the other). CreateSnapshot refuses
+// them too; this lets a caller refuse them before starting anything.
+Status CheckSources(const ArchiveOptions& opts);
+
 // The scan of the sources' metadata (directory listings, stat data, link
 // targets, xattrs), started ahead of a create on a thread of its own: it
 // runs while the repository opens (the password's key derivation takes

@@ -79,6 +79,12 @@ class Index {
   virtual Status RemoveSnapshot(const Id& id) = 0;
   virtual Status ForEachSnapshot(
       const std::function<void(const Id&, const std::string& record)>& fn) = 0;
+
+  // Upkeep before a writer's normal close: merges the small tables that
+  // each session's flush leaves, once they outnumber their bytes (more than
+  // 16, and more than one per 4 MiB). Errors are ignored: the index is whole
+  // either way. Nothing for a read-only index.
+  virtual void MergeSmallTables() = 0;
 };
 
 // Deletes the database at `path` (for rebuilds).

@@ -62,6 +62,14 @@ class Archiver {
         pool_(Threads(opts), 64) {}
 
   Result<ArchiveResult> Run() {
+    ASSIGN_OR_RETURN(const SourceTree sources, internal::BuildSourceTree(opts_));
+    // Listings taken long before the walk (a password typed slowly, a
+    // --wait-lock) would show a tree that has moved on: files deleted since
+    // would be reported unreadable.
+    if (scan_ != nullptr && scan_->age() > kMaxScanAge) {
+      scan_->Abandon();
+      scan_ = nullptr;
+    }
     ArchiveResult result;
     Snapshot& snap = result.snapshot;
     snap.time_ns = opts_.time_ns;
@@ -93,8 +101,8 @@ class Archiver {
       }
     }
 
-    const SourceTree sources = internal::BuildSourceTree(opts_);
-    Result<Id> root = ArchiveSourceTree(sources, "", parent_root ? &*parent_root : nullptr);
+    const Tree* parent = parent_root ? &*parent_root : nullptr;
+    Result<Id> root = sources.whole ? ArchiveWholeRoot(parent) : ArchiveSourceTree(sources, "", parent);
     pool_.Wait();
     chunk_pool_.Wait();
     RETURN_IF_ERROR(root.status());
@@ -164,6 +172,7 @@ class Archiver {
 
   static constexpr size_t kPagesPerTask = 16;
   static constexpr size_t kParentTreeDirectory = 16 << 10;
+  static constexpr std::chrono::seconds kMaxScanAge{5};
   static size_t Threads(const ArchiveOptions& o) { return ThreadPool::ThreadCount(o.threads); }
 
   // The chunks of one file, stored by the chunk workers in any order; each
@@ -287,15 +296,36 @@ class Archiver {
     return Status::Ok();
   }
 
+  // Opens a file listed as a regular file, for reading. Not blocking: a
+  // FIFO put in its place since would block the open until a writer came
+  // (the caller checks what it opened). A file under another process's
+  // write lease (Samba oplocks, NFS delegations) makes a non-blocking open
+  // fail at once; a regular file is then opened blocking, which waits for
+  // the lease to be given back, as reading any file does.
+  static UniqueFd OpenListedFile(int dir_fd, const std::string& name) {
+    auto open = [&](int flags) {
+      UniqueFd fd(::openat(dir_fd, name.c_str(), flags | O_NOATIME));
+      if (!fd.valid() && errno == EPERM) fd.Reset(::openat(dir_fd, name.c_str(), flags));  // O_NOATIME needs ownership
+      return fd;
+    };
+    const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd fd = open(flags | O_NONBLOCK);
+    if (fd.valid()) {
+      ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);  // reads wait for data
+    } else if (errno == EWOULDBLOCK) {
+      struct stat st;
+      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+        fd = open(flags);
+      } else {
+        errno = EWOULDBLOCK;
+      }
+    }
+    return fd;
+  }
+
   // Worker: reads and stores one regular file.
   Result<std::optional<Node>> ArchiveFile(std::shared_ptr<UniqueFd> dir, std::string abs, Node node) {
-    // Not blocking: the entry was a regular file when it was listed, but a
-    // FIFO put in its place since would block the open until a writer came.
-    const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    UniqueFd fd(::openat(dir->get(), node.name.c_str(), flags | O_NOATIME));
-    if (!fd.valid() && errno == EPERM) {  // O_NOATIME needs ownership
-      fd.Reset(::openat(dir->get(), node.name.c_str(), flags));
-    }
+    UniqueFd fd = OpenListedFile(dir->get(), node.name);
     if (!fd.valid()) {
       Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
       return std::optional<Node>();
@@ -392,6 +422,9 @@ class Archiver {
         if (rules_.ListsContents(st, root_dev)) {
           std::optional<DirectoryListing> listing;
           if (scan_ != nullptr) listing = scan_->Take(abs);
+          // Not a directory that replaced the one stat'ed (a source root
+          // is stat'ed by the walk itself, later than the scan opened it).
+          if (listing && !internal::IsListingOf(*listing, st)) listing.reset();
           if (!listing) listing = internal::ListDirectory(dir->get(), name, abs);
           if (!listing->fd->valid()) {
             Warn("cannot read directory " + abs + ": " + std::strerror(listing->open_errno) +
@@ -594,6 +627,23 @@ class Archiver {
     return StoreTree(tree);
   }
 
+  // `/` itself is a source: the root tree is its listing (the root tree
+  // stands for `/` in every snapshot; `/` has no node of its own).
+  Result<Id> ArchiveWholeRoot(const Tree* before) {
+    struct stat st;
+    if (::lstat("/", &st) != 0) return Status::FromErrno(errno, "stat /");
+    std::optional<DirectoryListing> listing;
+    if (scan_ != nullptr) listing = scan_->Take("/");
+    if (listing && !internal::IsListingOf(*listing, st)) listing.reset();
+    if (!listing) listing = internal::ListDirectory(AT_FDCWD, "/", "/");
+    if (!listing->fd->valid()) return Status::FromErrno(listing->open_errno, "open /");
+    stats_.dirs++;
+    ASSIGN_OR_RETURN(std::vector<Slot> slots, ArchiveDirectory(*listing, before, st.st_dev));
+    RETURN_IF_ERROR(CloseDirectories(0));  // the slots may wait on open directories
+    ASSIGN_OR_RETURN(Tree tree, Collect(slots));
+    return StoreTree(tree);
+  }
+
   static bool OnlyStreams(const SourceTree& t) {
     if (t.whole || t.sqlite) return false;
     for (const auto& [name, child] : t.children) {
@@ -740,7 +790,7 @@ class Archiver {
   Repository& repo_;
   const ArchiveOptions& opts_;
   const internal::WalkRules rules_;
-  SourceScan* const scan_;  // may be null
+  SourceScan* scan_;  // may be null
   Stats stats_;
   // Bounds the finished nodes held for trees not yet stored.
   static constexpr size_t kMaxOpenDirectories = 256;
@@ -774,6 +824,8 @@ std::string NormalizePath(const std::string& path) {
   for (const std::string& p : parts) out += "/" + p;
   return out.empty() ? "/" : out;
 }
+
+Status CheckSources(const ArchiveOptions& opts) { return internal::BuildSourceTree(opts).status(); }
 
 Result<ArchiveResult> CreateSnapshot(Repository& repo, const ArchiveOptions& opts, SourceScan* scan) {
   if (opts.paths.empty() && opts.streams.empty() && opts.sqlite_paths.empty()) {

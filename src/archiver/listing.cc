@@ -32,7 +32,8 @@ ListedEntry StatEntry(int dir_fd, const std::string& name) {
   return e;
 }
 
-DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::string path) {
+DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::string path,
+                               const std::atomic<bool>* cancel) {
   DirectoryListing l;
   l.path = std::move(path);
   l.fd = std::make_shared<UniqueFd>(
@@ -41,9 +42,16 @@ DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::stri
     l.open_errno = errno;
     return l;
   }
+  struct stat self;
+  if (::fstat(l.fd->get(), &self) == 0) {
+    l.dev = self.st_dev;
+    l.ino = self.st_ino;
+  }
   ReadXattrs(l.fd->get(), &l.xattrs);
   // readdir on a duplicate: closedir closes it, the listing keeps its own.
-  const int dup_fd = ::dup(l.fd->get());
+  // Close-on-exec: a password command or --stdin-from-command may be
+  // starting meanwhile.
+  const int dup_fd = ::fcntl(l.fd->get(), F_DUPFD_CLOEXEC, 0);
   DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
   if (d == nullptr) {
     l.list_errno = errno;
@@ -59,8 +67,15 @@ DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::stri
   ::closedir(d);
   std::sort(names.begin(), names.end());
   l.entries.reserve(names.size());
-  for (const std::string& n : names) l.entries.push_back(StatEntry(l.fd->get(), n));
+  for (const std::string& n : names) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) break;
+    l.entries.push_back(StatEntry(l.fd->get(), n));
+  }
   return l;
+}
+
+bool IsListingOf(const DirectoryListing& listing, const struct stat& st) {
+  return !listing.fd->valid() || (listing.dev == st.st_dev && listing.ino == st.st_ino);
 }
 
 WalkRules::WalkRules(const ArchiveOptions& opts, const std::string& repo_root)

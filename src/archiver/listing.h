@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,14 +36,20 @@ struct DirectoryListing {
   std::string path;                // absolute
   std::shared_ptr<UniqueFd> fd;    // the directory; invalid when it did not open
   int open_errno = 0;
+  dev_t dev = 0;                   // the directory opened (when it opened)
+  ino_t ino = 0;
   std::vector<Xattr> xattrs;       // the directory's own
   std::vector<ListedEntry> entries;  // sorted by name, without "." and ".."
   int list_errno = 0;              // reading the entries failed part way
 };
 
 // Opens the directory `name` inside `parent_fd` (not through a symlink) and
-// lists it.
-DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::string path);
+// lists it. Once `cancel` (if given) is set, it stops early with what it has.
+DirectoryListing ListDirectory(int parent_fd, const std::string& name, std::string path,
+                               const std::atomic<bool>* cancel = nullptr);
+// Whether `listing` is of the directory `st` describes (it was not replaced
+// between the stat and the open).
+bool IsListingOf(const DirectoryListing& listing, const struct stat& st);
 
 class WalkRules {
  public:

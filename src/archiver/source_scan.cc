@@ -23,21 +23,33 @@ SourceScan::Limits SourceScan::DefaultLimits() {
 
 SourceScan::SourceScan(const ArchiveOptions& opts, const std::string& repo_root, Limits limits)
     : rules_(opts, repo_root), limits_(limits) {
-  std::vector<std::string> roots = internal::WholePaths(internal::BuildSourceTree(opts));
+  // Sources that do not make a valid tree are refused by the create: no roots.
+  auto sources = internal::BuildSourceTree(opts);
+  std::vector<std::string> roots = sources.ok() ? internal::WholePaths(sources.value()) : std::vector<std::string>();
   thread_ = std::thread([this, roots = std::move(roots)]() mutable { Run(std::move(roots)); });
 }
 
 SourceScan::~SourceScan() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  changed_.notify_all();
+  Abandon();
   thread_.join();
+}
+
+void SourceScan::Abandon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stop_ = true;
+  cancel_ = true;
+  queue_.clear();
+  queued_entries_ = 0;
+  changed_.notify_all();
 }
 
 void SourceScan::Run(std::vector<std::string> roots) {
   for (const std::string& root : roots) {
+    if (root == "/") {  // the root tree is its listing
+      struct stat st;
+      if (::lstat("/", &st) == 0) Walk(AT_FDCWD, "/", "/", st.st_dev);
+      break;
+    }
     // The archiver stats a source root in its parent, without following a
     // symlink, and lists it when it is a directory.
     const size_t slash = root.rfind('/');
@@ -55,7 +67,7 @@ void SourceScan::Run(std::vector<std::string> roots) {
 }
 
 bool SourceScan::Walk(int parent_fd, const std::string& name, const std::string& path, dev_t root_dev) {
-  internal::DirectoryListing listing = internal::ListDirectory(parent_fd, name, path);
+  internal::DirectoryListing listing = internal::ListDirectory(parent_fd, name, path, &cancel_);
   // What to descend into, taken before the listing is handed over.
   const std::shared_ptr<UniqueFd> fd = listing.fd;
   auto child = [&](const std::string& n) { return path == "/" ? "/" + n : path + "/" + n; };
@@ -95,13 +107,11 @@ std::optional<internal::DirectoryListing> SourceScan::Take(const std::string& pa
   changed_.wait(lock, [&] { return stop_ || finished_ || !queue_.empty(); });
   if (stop_ || queue_.empty()) return std::nullopt;
   if (queue_.front().path != path) {
-    // The walk went elsewhere (a directory appeared, vanished or changed
-    // type between the two looks): what is queued is of no use to it.
+    // The walk went elsewhere (a source root changed between the two
+    // looks): what is queued is of no use to it.
     diverged_ = true;
-    stop_ = true;
-    queue_.clear();
-    queued_entries_ = 0;
-    changed_.notify_all();
+    lock.unlock();
+    Abandon();
     return std::nullopt;
   }
   internal::DirectoryListing l = std::move(queue_.front());

@@ -8,6 +8,8 @@
 // stays ahead of the walk, which is left with comparing and storing trees.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -45,6 +47,11 @@ class SourceScan {
   // stops, and the walk lists for itself from there on.
   std::optional<internal::DirectoryListing> Take(const std::string& path);
 
+  // Stops the scan and drops what it queued: the walk lists for itself.
+  void Abandon();
+  // How long ago the scan started.
+  std::chrono::steady_clock::duration age() const { return std::chrono::steady_clock::now() - started_; }
+
   // For tests: waits until the scan has queued all it can (it finished, or
   // it waits for room), or stopped.
   void WaitUntilIdle();
@@ -60,6 +67,8 @@ class SourceScan {
 
   const internal::WalkRules rules_;
   const Limits limits_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<bool> cancel_{false};  // set with stop_: ends a listing early
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::deque<internal::DirectoryListing> queue_;

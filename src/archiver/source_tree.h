@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "jsnap/archiver.h"
+#include "jsnap/status.h"
 
 namespace jsnap::internal {
 
@@ -25,9 +26,12 @@ std::vector<std::string> Components(const std::string& abs);
 // Where a stream is stored: "db.sql", "/backups/db.sql", "../x" -> "/x".
 std::string StreamPath(const StreamSource& s);
 // The tree of `opts`' paths, streams and databases; the streams are
-// referenced, so `opts` must outlive it.
-SourceTree BuildSourceTree(const ArchiveOptions& opts);
-// The paths archived whole, in the order the archiver walks them.
+// referenced, so `opts` must outlive it. A stream may not lie inside a path
+// archived whole, nor on the way to one, nor share its name with another:
+// one would hide the other.
+Result<SourceTree> BuildSourceTree(const ArchiveOptions& opts);
+// The paths archived whole, in the order the archiver walks them ("/" when
+// the root itself is one).
 std::vector<std::string> WholePaths(const SourceTree& tree);
 
 }  // namespace jsnap::internal

@@ -79,6 +79,12 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::stri
   a.threads = o.threads;
   g.compression = o.compression;
 
+  {
+    ArchiveOptions probe = a;  // the stream as it will be named, before its command starts
+    if (o.stdin_data || o.stdin_from_command) probe.streams.push_back(StreamSource{o.stdin_name, nullptr, nullptr});
+    Status st = CheckSources(probe);
+    if (!st.ok()) return Fail(st);
+  }
   // The sources' metadata is listed while the repository opens (its key
   // derivation alone takes ~50 ms): all a no-change create reads of them.
   std::shared_ptr<SourceScan> scan;

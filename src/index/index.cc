@@ -139,14 +139,11 @@ class RocksIndex : public Index {
     // The index is small: its memtable rarely fills, and without a flush
     // every later open (each command) replays the whole write-ahead log,
     // which grows with the repository. A writer leaves it flushed.
-    if (!read_only_) {
-      (void)db_->Flush(rocksdb::FlushOptions());
-      MergeSmallTables();
-    }
+    if (!read_only_) (void)db_->Flush(rocksdb::FlushOptions());
     db_.reset();  // close before the env goes
   }
 
-  // Each writer's flush leaves a table file, mostly tiny (a no-change
+  // Each writer's flush on close leaves a table file, mostly tiny (a no-change
   // create adds one snapshot record), and a table that overlaps no other
   // moves down a level whole instead of being merged (RocksDB's trivial
   // move): an index of 1.3 MB had gathered 101 files after 200 creates, and
@@ -154,7 +151,9 @@ class RocksIndex : public Index {
   // the tables outnumber what their bytes need (one per 4 MiB, at least 16),
   // they are merged into a few; such a rewrite of the whole index then
   // comes at most once per 4 MiB of index per create since the last.
-  void MergeSmallTables() {
+  void MergeSmallTables() override {
+    if (read_only_) return;
+    (void)db_->Flush(rocksdb::FlushOptions());  // this session's table counts too
     constexpr size_t kMinTables = 16;
     constexpr uint64_t kBytesPerTable = 4 << 20;
     std::vector<rocksdb::LiveFileMetaData> tables;

@@ -122,6 +122,7 @@ Repository::~Repository() {
   }
   write_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  if (index_) index_->MergeSmallTables();
   index_.reset();  // close the database before releasing the lock
   lock_.reset();
 }

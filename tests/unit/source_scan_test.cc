@@ -9,8 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include <algorithm>
 #include <chrono>
 #include <future>
+#include <thread>
 
 #include "jsnap/archiver.h"
 #include "jsnap/repository.h"
@@ -19,14 +23,18 @@
 namespace jsnap {
 namespace {
 
+InitOptions FastInit() {
+  InitOptions init;
+  init.kdf.opslimit = 1;
+  init.kdf.memlimit = 8192;
+  init.pack_size = 1 << 20;
+  return init;
+}
+
 class SourceScanTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    InitOptions init;
-    init.kdf.opslimit = 1;
-    init.kdf.memlimit = 8192;
-    init.pack_size = 1 << 20;
-    ASSERT_TRUE(Repository::Init(repo_path_, "pw", init).ok());
+    ASSERT_TRUE(Repository::Init(repo_path_, "pw", FastInit()).ok());
     // 1 + 3 + 1 + 40 + 1 directories are listed; the symlink to a directory
     // and the excluded one are not.
     Dir("src");
@@ -74,6 +82,7 @@ class SourceScanTest : public ::testing::Test {
 
   // A create, fed by `scan` if given; the snapshot's root tree.
   Id Create(const ArchiveOptions& a, SourceScan* scan) {
+    warnings_.clear();
     auto repo = Open();
     if (!repo) return Id();
     auto r = CreateSnapshot(*repo, a, scan);
@@ -111,7 +120,7 @@ class SourceScanTest : public ::testing::Test {
   }
 
   test::TempDir dir_;
-  const std::string repo_path_ = dir_ / "repo";
+  std::string repo_path_ = dir_ / "repo";
   const std::string src_ = dir_ / "src";
   std::vector<std::string> warnings_;
 };
@@ -126,6 +135,7 @@ TEST_F(SourceScanTest, TheWalkTakesEveryListingAndStoresTheSameSnapshot) {
   ASSERT_TRUE(NodeAt(listed_by_scan, src_ + "/e/39/two"));
   EXPECT_EQ(NodeAt(listed_by_scan, src_), NodeAt(listed_by_walk, src_));
   EXPECT_EQ(NodeAt(listed_by_scan, src_ + "/skipme"), std::nullopt);
+  ASSERT_TRUE(NodeAt(listed_by_scan, src_ + "/b"));
   EXPECT_EQ(NodeAt(listed_by_scan, src_ + "/b")->link_target, "a");
   EXPECT_EQ(scan->listings_taken(), kListedDirs);
   EXPECT_FALSE(scan->diverged());
@@ -152,6 +162,7 @@ TEST_F(SourceScanTest, ARootThatChangedAfterTheScanMakesTheWalkListForItself) {
   test::WriteFile(src_ + "/a", "a file now");
   const Id root = Create(a, scan.get());
   EXPECT_TRUE(scan->diverged());
+  ASSERT_TRUE(NodeAt(root, src_ + "/a"));
   EXPECT_EQ(NodeAt(root, src_ + "/a")->type, NodeType::kFile);
   const Id without_scan = Create(a, nullptr);
   EXPECT_EQ(NodeAt(root, src_ + "/e"), NodeAt(without_scan, src_ + "/e"));
@@ -196,6 +207,120 @@ TEST_F(SourceScanTest, AFileRewrittenAfterItsListingIsStoredWithTheMetadataOfWha
   EXPECT_EQ(node->mtime_ns, 1700000000LL * 1000000000 + 5);
   EXPECT_EQ(Content(*node), now);
   EXPECT_FALSE(scan->diverged());
+}
+
+TEST_F(SourceScanTest, TheRepositoryNestedRootsAndALiveDatabaseAreSkippedAlike) {
+  // The repository inside the source (stored as an empty directory), a root
+  // inside another, and a database imaged through SQLite whose -wal and
+  // -shm are left out.
+  repo_path_ = src_ + "/a/x/inner-repo";
+  ASSERT_TRUE(Repository::Init(repo_path_, "pw", FastInit()).ok());
+  const std::string db = src_ + "/e/7/chat.db";
+  sqlite3* conn = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &conn), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(conn, "PRAGMA journal_mode=WAL; CREATE TABLE m(x); INSERT INTO m VALUES (1), (2);",
+                         nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_TRUE(test::ReadFile(db + "-wal").size() > 0);  // kept while the connection is open
+  ArchiveOptions a = Options({src_, src_ + "/a/x", src_ + "/e"});
+  a.sqlite_paths = {db};
+  Create(a, nullptr);  // the repository's own files settle (its directory is stored)
+  const Id listed_by_walk = Create(a, nullptr);
+  auto scan = StartSourceScan(a, repo_path_);
+  const Id listed_by_scan = Create(a, scan.get());
+  sqlite3_close(conn);
+  EXPECT_EQ(NodeAt(listed_by_scan, src_), NodeAt(listed_by_walk, src_));
+  EXPECT_FALSE(scan->diverged());
+  EXPECT_EQ(scan->listings_taken(), kListedDirs);  // inner-repo is not listed
+  ASSERT_TRUE(NodeAt(listed_by_scan, db));
+  EXPECT_TRUE(NodeAt(listed_by_scan, db)->sqlite.has_value());
+  EXPECT_EQ(NodeAt(listed_by_scan, db + "-wal"), std::nullopt);
+  EXPECT_EQ(NodeAt(listed_by_scan, db + "-shm"), std::nullopt);
+  ASSERT_TRUE(NodeAt(listed_by_scan, repo_path_));
+  EXPECT_EQ(NodeAt(listed_by_scan, repo_path_ + "/config"), std::nullopt);
+}
+
+TEST_F(SourceScanTest, ARootReplacedByAnotherDirectoryIsListedAgain) {
+  const ArchiveOptions a = Options({src_ + "/a", src_ + "/e"});
+  auto scan = StartSourceScan(a, repo_path_);
+  scan->WaitUntilIdle();
+  // Same path, another directory: the scan's listing (and its descriptor)
+  // are of the old one.
+  ASSERT_EQ(::rename((src_ + "/a").c_str(), (src_ + "/a.old").c_str()), 0);
+  Dir("src/a");
+  test::WriteFile(src_ + "/a/new", "in the new directory");
+  const Id root = Create(a, scan.get());
+  ASSERT_TRUE(NodeAt(root, src_ + "/a/new"));
+  EXPECT_EQ(NodeAt(root, src_ + "/a/f0"), std::nullopt);
+  EXPECT_EQ(NodeAt(root, src_ + "/a/x"), std::nullopt);
+  ASSERT_TRUE(NodeAt(root, src_ + "/e/39/two"));
+}
+
+TEST_F(SourceScanTest, AScanStartedLongBeforeTheWalkIsNotUsed) {
+  const ArchiveOptions a = Options({src_});
+  auto scan = StartSourceScan(a, repo_path_);
+  scan->WaitUntilIdle();
+  // A password typed slowly: the tree moved on meanwhile. From listings
+  // that old, the deleted file would be reported unreadable.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+  ASSERT_EQ(::unlink((src_ + "/a/f2").c_str()), 0);
+  const Id root = Create(a, scan.get());
+  EXPECT_EQ(NodeAt(root, src_ + "/a/f2"), std::nullopt);
+  EXPECT_EQ(warnings_, std::vector<std::string>{});
+  EXPECT_EQ(scan->listings_taken(), 0u);
+  ASSERT_TRUE(NodeAt(root, src_ + "/e/39/two"));
+}
+
+TEST_F(SourceScanTest, TheRootItselfIsASourceWithAndWithoutTheScan) {
+  // `/`, pruned by excludes to the way to this test's folder (`/*` then
+  // `!` each folder on the way): the root tree is the listing of `/`.
+  ArchiveOptions a = Options({"/"});
+  a.excludes.Add("/*");
+  size_t pos = 1;
+  while (pos < dir_.path().size()) {
+    size_t slash = dir_.path().find('/', pos);
+    if (slash == std::string::npos) slash = dir_.path().size();
+    const std::string way = dir_.path().substr(0, slash);
+    a.excludes.Add("!" + way);
+    if (slash < dir_.path().size()) a.excludes.Add(way + "/*");
+    pos = slash + 1;
+  }
+  a.excludes.Add(repo_path_);
+  const Id listed_by_walk = Create(a, nullptr);
+  ASSERT_TRUE(NodeAt(listed_by_walk, src_ + "/e/39/two"));
+  auto scan = StartSourceScan(a, repo_path_);
+  const Id listed_by_scan = Create(a, scan.get());
+  EXPECT_EQ(NodeAt(listed_by_scan, src_), NodeAt(listed_by_walk, src_));
+  EXPECT_FALSE(scan->diverged());
+  // `/` and the folders on the way to src are listed too.
+  EXPECT_EQ(scan->listings_taken(),
+            kListedDirs + 1 + static_cast<size_t>(std::count(dir_.path().begin(), dir_.path().end(), '/')));
+  auto repo = Open();
+  auto top = repo->LoadTree(listed_by_scan);
+  ASSERT_TRUE(top.ok());
+  ASSERT_EQ(top->nodes.size(), 1u);  // only the first folder on the way
+}
+
+TEST(SourceTreeTest, AStreamThatWouldHideOrBeHiddenByAnotherSourceIsRefused) {
+  auto check = [](std::vector<std::string> paths, std::vector<std::string> streams,
+                  std::vector<std::string> databases = {}) {
+    ArchiveOptions a;
+    a.paths = std::move(paths);
+    for (const std::string& n : streams) a.streams.push_back(StreamSource{n, nullptr, nullptr});
+    a.sqlite_paths = std::move(databases);
+    return CheckSources(a);
+  };
+  EXPECT_TRUE(check({"/srv/data"}, {"/backups/db.sql"}).ok());
+  EXPECT_TRUE(check({"/srv/data"}, {"db.sql"}, {"/srv/data/app.db", "/var/app.db"}).ok());
+  const Status inside = check({"/srv/data"}, {"/srv/data/db.sql"});
+  EXPECT_EQ(inside.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(inside.message().find("/srv/data/db.sql is inside a path that is backed up"), std::string::npos)
+      << inside.message();
+  EXPECT_FALSE(check({"/srv/data"}, {"/srv/data"}).ok());
+  EXPECT_FALSE(check({"/"}, {"db.sql"}).ok());
+  EXPECT_NE(check({"/srv/data"}, {"/srv"}).message().find("folder on the way"), std::string::npos);
+  EXPECT_NE(check({}, {"db.sql", "/db.sql"}).message().find("another stream"), std::string::npos);
+  EXPECT_FALSE(check({}, {"/x"}, {"/x/app.db"}).ok());
+  EXPECT_FALSE(check({}, {"/x"}, {"/x"}).ok());
 }
 
 }  // namespace
