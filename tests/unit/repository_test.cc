@@ -13,21 +13,13 @@
 #include "jsnap/file_util.h"
 #include "jsnap/index.h"
 #include "jsnap/restorer.h"
+#include "fast_init.h"
 #include "test_util.h"
 
 namespace jsnap {
 namespace {
 
-InitOptions FastInit() {
-  InitOptions o;
-  o.kdf.opslimit = 1;
-  o.kdf.memlimit = 8192;
-  o.pack_size = 1 << 20;
-  o.chunker.min_size = 16 * 1024;
-  o.chunker.avg_size = 64 * 1024;
-  o.chunker.max_size = 256 * 1024;
-  return o;
-}
+using test::FastInit;
 
 std::unique_ptr<Repository> OpenOrDie(const std::string& path, LockMode lock = LockMode::kExclusive) {
   OpenOptions o;

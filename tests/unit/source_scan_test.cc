@@ -18,18 +18,13 @@
 
 #include "jsnap/archiver.h"
 #include "jsnap/repository.h"
+#include "fast_init.h"
 #include "test_util.h"
 
 namespace jsnap {
 namespace {
 
-InitOptions FastInit() {
-  InitOptions init;
-  init.kdf.opslimit = 1;
-  init.kdf.memlimit = 8192;
-  init.pack_size = 1 << 20;
-  return init;
-}
+using test::FastInit;
 
 class SourceScanTest : public ::testing::Test {
  protected:
