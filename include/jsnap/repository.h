@@ -209,7 +209,6 @@ class Repository {
   // Waits until the writer has written everything queued; its first error.
   Status WaitForWriter();
   void WriterLoop();
-  Result<std::string> LoadBlobOfType(const Id& id, std::optional<BlobType> type);
   // LoadBlobs for blobs of `type`, found through the pack directory when
   // one is in use.
   Result<std::vector<std::string>> LoadBlobsOfType(std::span<const Id> ids, BlobType type);

@@ -420,18 +420,13 @@ class Archiver {
         }
         auto open = std::make_unique<OpenDirectory>();
         if (rules_.ListsContents(st, root_dev)) {
-          std::optional<DirectoryListing> listing;
-          if (scan_ != nullptr) listing = scan_->Take(abs);
-          // Not a directory that replaced the one stat'ed (a source root
-          // is stat'ed by the walk itself, later than the scan opened it).
-          if (listing && !internal::IsListingOf(*listing, st)) listing.reset();
-          if (!listing) listing = internal::ListDirectory(dir->get(), name, abs);
-          if (!listing->fd->valid()) {
-            Warn("cannot read directory " + abs + ": " + std::strerror(listing->open_errno) +
+          DirectoryListing listing = ListForWalk(dir->get(), name, abs, st);
+          if (!listing.fd->valid()) {
+            Warn("cannot read directory " + abs + ": " + std::strerror(listing.open_errno) +
                  " (stored empty)");
           } else {
-            node.xattrs = std::move(listing->xattrs);
-            ASSIGN_OR_RETURN(open->slots, ArchiveDirectory(*listing, before_tree, root_dev));
+            node.xattrs = std::move(listing.xattrs);
+            ASSIGN_OR_RETURN(open->slots, ArchiveDirectory(listing, before_tree, root_dev));
           }
         }
         open->node = std::move(node);
@@ -468,6 +463,18 @@ class Archiver {
       if (!has) return false;
     }
     return true;
+  }
+
+  // The listing of the directory `name` in `parent_fd`, at `abs`, which the
+  // walk stat'ed as `st`: the scan's, unless it is of another directory
+  // (one that replaced it: a source root is stat'ed by the walk itself,
+  // later than the scan opened it), or the walk's own.
+  DirectoryListing ListForWalk(int parent_fd, const std::string& name, const std::string& abs,
+                               const struct stat& st) {
+    std::optional<DirectoryListing> listing;
+    if (scan_ != nullptr) listing = scan_->Take(abs);
+    if (listing && internal::IsListingOf(*listing, st)) return std::move(*listing);
+    return internal::ListDirectory(parent_fd, name, abs);
   }
 
   // Submits every entry of a listed directory; the slots fill in as workers
@@ -632,13 +639,10 @@ class Archiver {
   Result<Id> ArchiveWholeRoot(const Tree* before) {
     struct stat st;
     if (::lstat("/", &st) != 0) return Status::FromErrno(errno, "stat /");
-    std::optional<DirectoryListing> listing;
-    if (scan_ != nullptr) listing = scan_->Take("/");
-    if (listing && !internal::IsListingOf(*listing, st)) listing.reset();
-    if (!listing) listing = internal::ListDirectory(AT_FDCWD, "/", "/");
-    if (!listing->fd->valid()) return Status::FromErrno(listing->open_errno, "open /");
+    const DirectoryListing listing = ListForWalk(AT_FDCWD, "/", "/", st);
+    if (!listing.fd->valid()) return Status::FromErrno(listing.open_errno, "open /");
     stats_.dirs++;
-    ASSIGN_OR_RETURN(std::vector<Slot> slots, ArchiveDirectory(*listing, before, st.st_dev));
+    ASSIGN_OR_RETURN(std::vector<Slot> slots, ArchiveDirectory(listing, before, st.st_dev));
     RETURN_IF_ERROR(CloseDirectories(0));  // the slots may wait on open directories
     ASSIGN_OR_RETURN(Tree tree, Collect(slots));
     return StoreTree(tree);

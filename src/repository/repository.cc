@@ -471,15 +471,8 @@ void ReleaseScratchFrameIfLarge() {
 }
 }  // namespace
 
-Result<std::string> Repository::LoadBlob(const Id& id) { return LoadBlobOfType(id, BlobType::kData); }
-
-Result<std::string> Repository::LoadBlobOfType(const Id& id, std::optional<BlobType> type) {
-  ASSIGN_OR_RETURN(BlobLocation loc, Locate(id));
-  if (type && loc.type != *type) {
-    return Status::Corruption("blob " + id.Hex() + " is a " + BlobTypeName(loc.type) +
-                              " blob where a " + BlobTypeName(*type) + " blob was expected");
-  }
-  ASSIGN_OR_RETURN(std::vector<std::string> out, LoadLocated(std::span<const Id>(&id, 1), {loc}, type));
+Result<std::string> Repository::LoadBlob(const Id& id) {
+  ASSIGN_OR_RETURN(std::vector<std::string> out, LoadBlobsOfType(std::span<const Id>(&id, 1), BlobType::kData));
   return std::move(out[0]);
 }
 
