@@ -188,7 +188,8 @@ void RegisterCreate(CLI::App& app, GlobalOptions& g, int* exit_code) {
                 "Store the output of the command given after '--' (e.g. -- pg_dump mydb); "
                 "no snapshot is saved when the command fails");
   cmd->add_option("--stdin-name", o->stdin_name,
-                  "File name (or absolute path) of the stream in the snapshot (default: stdin)");
+                  "File name (or absolute path) of the stream in the snapshot (default: stdin); "
+                  "not inside a path that is backed up");
   cmd->callback([&g, o, exit_code] { *exit_code = RunCreate(g, *o, CommandAfterDashes()); });
 }
 
