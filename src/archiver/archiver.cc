@@ -309,10 +309,10 @@ class Archiver {
       return fd;
     };
     const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+    // O_NONBLOCK stays set: reads of a regular file ignore it, and clearing
+    // it would cost two more system calls per file read.
     UniqueFd fd = open(flags | O_NONBLOCK);
-    if (fd.valid()) {
-      ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);  // reads wait for data
-    } else if (errno == EWOULDBLOCK) {
+    if (!fd.valid() && errno == EWOULDBLOCK) {
       struct stat st;
       if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
         fd = open(flags);
