@@ -12,10 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <utility>
 
 #include "jsnap/file_util.h"

@@ -25,19 +25,6 @@ void CollectWhole(const SourceTree& t, const std::string& abs, std::vector<std::
   }
 }
 
-// A stream is a file: nothing may lie below it (a database given after it).
-Status StreamOnTheWay(const SourceTree& t, const std::string& abs) {
-  for (const auto& [name, child] : t.children) {
-    if (child.stream != nullptr && !child.children.empty()) {
-      return Status::InvalidArgument("the stream's name " + abs + "/" + name +
-                                     " is a folder on the way to a database given with --sqlite: "
-                                     "give it another name with --stdin-name");
-    }
-    RETURN_IF_ERROR(StreamOnTheWay(child, abs + "/" + name));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 std::vector<std::string> Components(const std::string& abs) {
@@ -57,12 +44,25 @@ std::string StreamPath(const StreamSource& s) { return NormalizePath("/" + s.nam
 Result<SourceTree> BuildSourceTree(const ArchiveOptions& opts) {
   SourceTree sources;
   for (const std::string& p : opts.paths) Insert(&sources, p)->whole = true;
+  // Databases before streams: a stream's name then clashes with whatever
+  // already lies at or below it.
+  for (const std::string& db : opts.sqlite_paths) {
+    SourceTree* leaf = Insert(&sources, db);
+    if (leaf->whole) continue;  // the walk of an enclosing path finds it
+    if (!leaf->children.empty()) {
+      return Status::InvalidArgument("--sqlite " + db +
+                                     " is a folder on the way to a path that is backed up: "
+                                     "a database is a file of its own");
+    }
+    leaf->sqlite = true;
+  }
   for (const StreamSource& s : opts.streams) {
     const std::string path = StreamPath(s);
     SourceTree* leaf = Insert(&sources, path);
     const char* clash = leaf->whole              ? "is inside a path that is backed up (or is one)"
                         : !leaf->children.empty() ? "is a folder on the way to a path that is backed up"
                         : leaf->stream != nullptr ? "is the name of another stream"
+                        : leaf->sqlite            ? "is the name of a database given with --sqlite"
                                                   : nullptr;
     if (clash != nullptr) {  // one would hide the other in the snapshot
       return Status::InvalidArgument("the stream's name " + path + " " + clash +
@@ -70,18 +70,6 @@ Result<SourceTree> BuildSourceTree(const ArchiveOptions& opts) {
     }
     leaf->stream = &s;
   }
-  for (const std::string& db : opts.sqlite_paths) {
-    SourceTree* leaf = Insert(&sources, db);
-    if (leaf->whole) continue;  // the walk of an enclosing path finds it
-    if (!leaf->children.empty() || leaf->stream != nullptr) {
-      return Status::InvalidArgument("--sqlite " + db + " is " +
-                                     (leaf->stream != nullptr ? "the name of a stream"
-                                                              : "a folder on the way to a path that is backed up") +
-                                     ": a database is a file of its own");
-    }
-    leaf->sqlite = true;
-  }
-  RETURN_IF_ERROR(StreamOnTheWay(sources, ""));
   return sources;
 }
 

@@ -143,14 +143,11 @@ class RocksIndex : public Index {
     db_.reset();  // close before the env goes
   }
 
-  // Each writer's flush on close leaves a table file, mostly tiny (a no-change
-  // create adds one snapshot record), and a table that overlaps no other
-  // moves down a level whole instead of being merged (RocksDB's trivial
-  // move): an index of 1.3 MB had gathered 101 files after 200 creates, and
-  // every command opened them all (~15 ms, growing with each create). When
-  // the tables outnumber what their bytes need (one per 4 MiB, at least 16),
-  // they are merged into a few; such a rewrite of the whole index then
-  // comes at most once per 4 MiB of index per create since the last.
+  // Why (the contract is in index.h): a table that overlaps no other moves
+  // down a level whole instead of being merged (RocksDB's trivial move), so
+  // the tiny table of each writer's session stayed: an index of 1.3 MB had
+  // 101 after 200 creates, all opened by every command. After a merge the
+  // next comes at most once per 4 MiB of index per create since the last.
   void MergeSmallTables() override {
     if (read_only_) return;
     (void)db_->Flush(rocksdb::FlushOptions());  // this session's table counts too
