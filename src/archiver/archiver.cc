@@ -22,6 +22,7 @@
 #include "jsnap/thread_pool.h"
 #include "listing.h"
 #include "node_info.h"
+#include "source_file.h"
 #include "source_scan.h"
 #include "source_tree.h"
 #include "jsnap/system.h"
@@ -294,36 +295,12 @@ class Archiver {
     return Status::Ok();
   }
 
-  // Opens a file listed as a regular file, for reading. Not blocking: a
-  // FIFO put in its place since would block the open until a writer came
-  // (the caller checks what it opened). A file under another process's
-  // write lease (Samba oplocks, NFS delegations) makes a non-blocking open
-  // fail at once; a regular file is then opened blocking, which waits for
-  // the lease to be given back, as reading any file does.
-  static UniqueFd OpenListedFile(int dir_fd, const std::string& name) {
-    auto open = [&](int flags) {
-      UniqueFd fd(::openat(dir_fd, name.c_str(), flags | O_NOATIME));
-      if (!fd.valid() && errno == EPERM) fd.Reset(::openat(dir_fd, name.c_str(), flags));  // O_NOATIME needs ownership
-      return fd;
-    };
-    const int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-    // O_NONBLOCK stays set: reads of a regular file ignore it, and clearing
-    // it would cost two more system calls per file read.
-    UniqueFd fd = open(flags | O_NONBLOCK);
-    if (!fd.valid() && errno == EWOULDBLOCK) {
-      struct stat st;
-      if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
-        fd = open(flags);
-      } else {
-        errno = EWOULDBLOCK;
-      }
-    }
-    return fd;
-  }
-
-  // Worker: reads and stores one regular file.
-  Result<std::optional<Node>> ArchiveFile(std::shared_ptr<UniqueFd> dir, std::string abs, Node node) {
-    UniqueFd fd = OpenListedFile(dir->get(), node.name);
+  // Worker: reads and stores one regular file, which the walk opened. An
+  // open that failed there is tried again here, where it may wait (for a
+  // lease to be given back).
+  Result<std::optional<Node>> ArchiveFile(const std::shared_ptr<UniqueFd>& dir, const std::string& abs, Node node,
+                                          UniqueFd fd) {
+    if (!fd.valid()) fd = internal::OpenListedFile(dir->get(), node.name, /*may_wait=*/true);
     if (!fd.valid()) {
       Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
       return std::optional<Node>();
@@ -398,9 +375,13 @@ class Archiver {
           }
         }
         (before != nullptr ? stats_.files_changed : stats_.files_new)++;
+        // Opened here, and its head read ahead, while the workers are busy
+        // with the files queued before it.
+        UniqueFd fd = internal::OpenListedFile(dir->get(), name, /*may_wait=*/false);
+        if (fd.valid()) internal::StartReadAhead(fd.get(), node.size);
         auto task = std::make_shared<std::packaged_task<Result<std::optional<Node>>()>>(
-            [this, dir, abs, node = std::move(node)]() mutable {
-              return ArchiveFile(dir, abs, std::move(node));
+            [this, dir, abs, node = std::move(node), fd = std::move(fd)]() mutable {
+              return ArchiveFile(dir, abs, std::move(node), std::move(fd));
             });
         slot.pending = task->get_future();
         pool_.Submit([task] { (*task)(); });

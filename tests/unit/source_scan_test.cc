@@ -12,6 +12,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstring>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -184,6 +187,49 @@ TEST_F(SourceScanTest, AFileReplacedByAFifoAfterItsListingIsLeftOutWithoutBlocki
   bool warned = false;
   for (const std::string& w : warnings_) warned |= w.find(victim + ": no longer a regular file") != std::string::npos;
   EXPECT_TRUE(warned);
+}
+
+// The lease holder (this process) is told to give its lease back.
+std::atomic<bool> lease_broken{false};
+void NoteLeaseBreak(int) { lease_broken = true; }
+
+TEST_F(SourceScanTest, AFileUnderAWriteLeaseIsReadOnceTheLeaseIsGivenBack) {
+  // The walk opens files without waiting, and a write lease (Samba, NFS)
+  // fails such an open at once: the worker must open it again, waiting.
+  const std::string path = src_ + "/a/f5";
+  const std::string content = test::RandomBytes(70000, 5);
+  test::WriteFile(path, content);
+  const int lease_fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(lease_fd, 0);
+  struct sigaction note {}, before {};
+  note.sa_handler = NoteLeaseBreak;
+  ASSERT_EQ(::sigaction(SIGIO, &note, &before), 0);
+  if (::fcntl(lease_fd, F_SETLEASE, F_WRLCK) != 0) {
+    const int err = errno;
+    ::sigaction(SIGIO, &before, nullptr);
+    ::close(lease_fd);
+    GTEST_SKIP() << "no write lease on this file system: " << std::strerror(err);
+  }
+  // Given back a while after it was asked for, as a client flushing its
+  // writes would: a second open that does not wait would fail meanwhile.
+  lease_broken = false;
+  std::thread holder([&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!lease_broken && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::fcntl(lease_fd, F_SETLEASE, F_UNLCK);
+  });
+  const Id root = Create(Options({src_}), nullptr);
+  holder.join();
+  ::sigaction(SIGIO, &before, nullptr);
+  ::close(lease_fd);
+  EXPECT_TRUE(lease_broken) << "the create never asked for the lease";
+  const std::optional<Node> node = NodeAt(root, path);
+  ASSERT_TRUE(node) << "left out: " << (warnings_.empty() ? "" : warnings_[0]);
+  EXPECT_EQ(Content(*node), content);
+  EXPECT_TRUE(warnings_.empty()) << warnings_[0];
 }
 
 TEST_F(SourceScanTest, AFileRewrittenAfterItsListingIsStoredWithTheMetadataOfWhatWasRead) {

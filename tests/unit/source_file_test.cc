@@ -1,0 +1,72 @@
+// Opening and reading ahead the files a create reads (source_file.h).
+#include "../../src/archiver/source_file.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace jsnap {
+namespace {
+
+// How many of the pages in [offset, offset + len) of `fd` are cached.
+size_t CachedPages(int fd, size_t offset, size_t len) {
+  void* map = ::mmap(nullptr, offset + len, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return 0;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident(len / page);
+  const int rc = ::mincore(static_cast<char*>(map) + offset, len, resident.data());
+  ::munmap(map, offset + len);
+  size_t n = 0;
+  for (unsigned char r : resident) n += rc == 0 && (r & 1);
+  return n;
+}
+
+TEST(SourceFileTest, ReadAheadBringsInTheHeadOfAColdFileAndNoMore) {
+  test::TempDir dir;
+  const std::string path = dir / "big";
+  constexpr size_t kSize = 8 << 20;
+  test::WriteFile(path, test::RandomBytes(kSize, 1));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  ASSERT_EQ(::fdatasync(fd.get()), 0);
+  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED), 0);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t head_pages = internal::kReadAheadBytes / page;
+  if (CachedPages(fd.get(), 0, kSize) != 0) {
+    GTEST_SKIP() << "this file system keeps files in memory (tmpfs): nothing to read ahead";
+  }
+
+  internal::StartReadAhead(fd.get(), kSize);
+  // The reads run in the background; the disk is given time.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (CachedPages(fd.get(), 0, internal::kReadAheadBytes) < head_pages &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(CachedPages(fd.get(), 0, internal::kReadAheadBytes), head_pages);
+  // The rest waits for the worker's reads (and the kernel's read-ahead).
+  EXPECT_EQ(CachedPages(fd.get(), internal::kReadAheadBytes, kSize - internal::kReadAheadBytes), 0u);
+}
+
+TEST(SourceFileTest, ReadAheadOfAnEmptyOrShortFileIsHarmless) {
+  test::TempDir dir;
+  test::WriteFile(dir / "empty", "");
+  test::WriteFile(dir / "short", "abc");
+  for (const char* name : {"empty", "short"}) {
+    UniqueFd fd = internal::OpenListedFile(AT_FDCWD, dir / name, /*may_wait=*/false);
+    ASSERT_TRUE(fd.valid()) << name;
+    internal::StartReadAhead(fd.get(), name[0] == 'e' ? 0 : 100);  // a listed size that grew stale
+    char buf[8];
+    EXPECT_EQ(::read(fd.get(), buf, sizeof buf), name[0] == 'e' ? 0 : 3) << name;
+  }
+}
+
+}  // namespace
+}  // namespace jsnap
