@@ -300,7 +300,10 @@ class Archiver {
   // lease to be given back).
   Result<std::optional<Node>> ArchiveFile(const std::shared_ptr<UniqueFd>& dir, const std::string& abs, Node node,
                                           UniqueFd fd) {
-    if (!fd.valid()) fd = internal::OpenListedFile(dir->get(), node.name, /*may_wait=*/true);
+    if (!fd.valid()) {
+      fd = internal::OpenListedFile(dir->get(), node.name, /*may_wait=*/true);
+      if (fd.valid()) internal::StartReadAhead(fd.get(), node.size);
+    }
     if (!fd.valid()) {
       Warn("cannot read " + abs + ": " + std::strerror(errno) + " (left out of the snapshot)");
       return std::optional<Node>();
@@ -317,7 +320,6 @@ class Archiver {
       return std::optional<Node>();
     }
     FillNodeFromStat(node.name, now, &node);
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     internal::ReadXattrs(fd.get(), &node.xattrs);
     const int raw_fd = fd.get();
     // A read error is the source's fault (warn, leave the file out); any

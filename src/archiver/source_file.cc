@@ -32,6 +32,8 @@ UniqueFd OpenListedFile(int dir_fd, const std::string& name, bool may_wait) {
 void StartReadAhead(int fd, uint64_t size) {
   if (size == 0) return;
   ::posix_fadvise(fd, 0, static_cast<off_t>(std::min(size, kReadAheadBytes)), POSIX_FADV_WILLNEED);
+  // The rest is read by the worker: twice the default read-ahead window.
+  if (size > kReadAheadBytes) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
 }  // namespace jsnap::internal

@@ -23,7 +23,8 @@ UniqueFd OpenListedFile(int dir_fd, const std::string& name, bool may_wait);
 inline constexpr uint64_t kReadAheadBytes = 1 << 20;
 
 // Starts reading the head of an open file into the page cache, without
-// waiting for it. The walk calls it as it queues a file for the workers: a
+// waiting for it, and marks a longer file as read sequentially (a larger
+// read-ahead window for the rest). The walk calls it as it queues a file for the workers: a
 // worker that reads a cold file waits for the disk, and with one worker per
 // core the cores waited with it. Cold creates of /usr/lib + /usr/share/doc
 // (10k files) took 4.3 -> 3.6 s, of a kernel tree whose files lay
