@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,14 +58,18 @@ TEST(SourceFileTest, ReadAheadBringsInTheHeadOfAColdFileAndNoMore) {
 
 TEST(SourceFileTest, ReadAheadOfAnEmptyOrShortFileIsHarmless) {
   test::TempDir dir;
-  test::WriteFile(dir / "empty", "");
-  test::WriteFile(dir / "short", "abc");
-  for (const char* name : {"empty", "short"}) {
-    UniqueFd fd = internal::OpenListedFile(AT_FDCWD, dir / name, /*may_wait=*/false);
-    ASSERT_TRUE(fd.valid()) << name;
-    internal::StartReadAhead(fd.get(), name[0] == 'e' ? 0 : 100);  // a listed size that grew stale
+  struct Case {
+    const char* name;
+    std::string content;
+    uint64_t listed_size;  // a listing can be older than the file
+  };
+  for (const Case& c : {Case{"empty", "", 0}, Case{"short", "abc", 100}, Case{"shrunk", "", 5}}) {
+    test::WriteFile(dir / c.name, c.content);
+    UniqueFd fd = internal::OpenListedFile(AT_FDCWD, dir / c.name, /*may_wait=*/false);
+    ASSERT_TRUE(fd.valid()) << c.name;
+    internal::StartReadAhead(fd.get(), c.listed_size);
     char buf[8];
-    EXPECT_EQ(::read(fd.get(), buf, sizeof buf), name[0] == 'e' ? 0 : 3) << name;
+    EXPECT_EQ(::read(fd.get(), buf, sizeof buf), static_cast<ssize_t>(c.content.size())) << c.name;
   }
 }
 
