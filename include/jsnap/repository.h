@@ -118,6 +118,9 @@ class Repository {
 
   // --- blobs -------------------------------------------------------------
   Id BlobId(std::string_view plaintext) const { return KeyedHash(key_.id_mac, plaintext); }
+  void BlobIds(const std::string_view* plaintexts, size_t count, Id* out) const {
+    KeyedHashMany(key_.id_mac, plaintexts, count, out);
+  }
   // Stores a blob unless the repository has it. `added` tells which; `stored`
   // (optional) receives the bytes it takes in the pack.
   Status SaveBlob(BlobType type, std::string_view plaintext, Id* id, bool* added,

@@ -208,11 +208,16 @@ class Archiver {
     }
     // Blocks while the chunk queue is full: that bounds the memory in flight.
     chunk_pool_.Submit([this, p, known, profile, batch = std::move(batch)] {
+      // The ids first, two chunks hashed side by side (~1.5x faster with
+      // the SHA extensions than one after the other).
+      std::vector<std::string_view> chunks;
+      chunks.reserve(batch.size());
+      for (const auto& [index, data] : batch) chunks.emplace_back(data);
       std::vector<Id> ids(batch.size());
+      repo_.BlobIds(chunks.data(), chunks.size(), ids.data());
       Status st;
       for (size_t i = 0; i < batch.size() && st.ok(); ++i) {
         const uint64_t index = batch[i].first;
-        ids[i] = repo_.BlobId(batch[i].second);
         if (known != nullptr && index < known->size() && ids[i] == (*known)[index]) continue;
         st = StoreWithId(BlobType::kData, batch[i].second, ids[i], profile);
       }
@@ -225,12 +230,6 @@ class Archiver {
       if (--p->outstanding == 0) p->done.notify_all();
     });
     return Status::Ok();
-  }
-
-  Status SubmitChunk(const std::shared_ptr<PendingChunks>& p, uint64_t index, std::string data) {
-    ChunkBatch batch;
-    batch.emplace_back(index, std::move(data));
-    return SubmitChunks(p, std::move(batch));
   }
 
   static Result<std::vector<Id>> WaitChunks(const std::shared_ptr<PendingChunks>& p) {
@@ -252,14 +251,17 @@ class Archiver {
     bool eof = false;
     uint64_t total = 0, index = 0;
     std::shared_ptr<PendingChunks> pending;
+    // The length of the chunk at `start`, or 0 when the buffer must be refilled first.
+    auto next_cut = [&] {
+      return start == end ? 0 : chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + start), end - start, eof);
+    };
     for (;;) {
       // Chunks are cut from what the buffer holds until the chunker needs
       // more (no cut in the rest, which is shorter than a chunk can be): only
       // that rest, about half a chunk, moves to the front before the next
       // read. Refilling whenever less than a maximal chunk was left moved
       // ~4 MiB per 4 MiB read: a second copy of every byte.
-      size_t cut = start == end ? 0
-                                : chunker.FindCut(reinterpret_cast<const uint8_t*>(buf.data() + start), end - start, eof);
+      const size_t cut = next_cut();
       if (cut == 0) {
         if (eof) break;
         std::memmove(buf.data(), buf.data() + start, end - start);
@@ -285,8 +287,16 @@ class Archiver {
         break;
       }
       if (!pending) pending = std::make_shared<PendingChunks>();
-      RETURN_IF_ERROR(SubmitChunk(pending, index++, std::string(buf.data() + start, cut)));
+      // With the next chunk also in the buffer, the two go as one task, whose
+      // ids are hashed side by side.
+      ChunkBatch batch;
+      batch.emplace_back(index++, std::string(buf.data() + start, cut));
       start += cut;
+      if (const size_t next = next_cut(); next != 0) {
+        batch.emplace_back(index++, std::string(buf.data() + start, next));
+        start += next;
+      }
+      RETURN_IF_ERROR(SubmitChunks(pending, std::move(batch)));
     }
     if (pending) {
       ASSIGN_OR_RETURN(node->content, WaitChunks(pending));

@@ -322,7 +322,7 @@ class Checker {
     // packs (16 MiB per worker) were most of check's memory. A tree blob of
     // megabytes (a database's page list) does not stay behind.
     // (The pool's threads end with ReadPacks, and their buffers.)
-    thread_local std::string window, frame, plain;
+    thread_local std::string window, frame, plain[kSideBySide];
     std::vector<const PackEntry*> order;
     order.reserve(info.entries.size());
     for (const PackEntry& e : info.entries) {
@@ -348,19 +348,45 @@ class Checker {
         continue;
       }
       *bytes_read += end - begin;
-      for (; i < j; ++i) {
-        const PackEntry& e = *order[i];
-        const BlobAd ad(e.type, e.id);
-        Status st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
-                                   std::string_view(window).substr(e.offset - begin, e.length),
-                                   e.raw_length, &frame, &plain, repo_.BlobCheckFor(ad, true));
-        if (!st.ok()) {
-          bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st.message());
+      while (i < j) {
+        // Blobs are decoded one by one, then re-hashed in pairs, which the
+        // SHA extensions run ~1.5x faster than one after the other. The
+        // re-hash catches a writer that stored content under a wrong id.
+        const size_t n = std::min(kSideBySide, j - i);
+        Status st[kSideBySide];
+        std::string_view decoded[kSideBySide];
+        size_t decoded_entry[kSideBySide];
+        size_t m = 0;
+        for (size_t k = 0; k < n; ++k) {
+          const PackEntry& e = *order[i + k];
+          const BlobAd ad(e.type, e.id);
+          st[k] = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
+                                 std::string_view(window).substr(e.offset - begin, e.length),
+                                 e.raw_length, &frame, &plain[k], repo_.BlobCheckFor(ad, /*rehash=*/false));
+          if (st[k].ok()) {
+            decoded[m] = plain[k];
+            decoded_entry[m++] = k;
+          }
         }
+        Id rehashed[kSideBySide];
+        KeyedHashMany(repo_.key().id_mac, decoded, m, rehashed);
+        for (size_t t = 0; t < m; ++t) {
+          if (rehashed[t] != order[i + decoded_entry[t]]->id) {
+            st[decoded_entry[t]] = Status::Corruption("content does not hash to its id");
+          }
+        }
+        for (size_t k = 0; k < n; ++k) {
+          if (st[k].ok()) continue;
+          const PackEntry& e = *order[i + k];
+          bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st[k].message());
+        }
+        i += n;
       }
     }
     if (frame.capacity() > kKeptBuffer) std::string().swap(frame);
-    if (plain.capacity() > kKeptBuffer) std::string().swap(plain);
+    for (std::string& p : plain) {
+      if (p.capacity() > kKeptBuffer) std::string().swap(p);
+    }
     if (window.capacity() > kKeptBuffer) std::string().swap(window);
     // The header and trailer, read exactly, decide the pack's name.
     if (pack_error->empty()) {
@@ -375,6 +401,7 @@ class Checker {
   }
 
   static constexpr uint64_t kReadWindow = 2 << 20;
+  static constexpr size_t kSideBySide = 2;  // blobs re-hashed at once
   static constexpr size_t kKeptBuffer = 4 << 20;
 
   Status ReadPacks() {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <vector>
+
 #include "sha256.h"
 
 namespace jsnap {
@@ -83,9 +85,17 @@ Status OpenInto(const KeyBytes& key, std::string_view sealed, std::string* out, 
 Id KeyedHash(const KeyBytes& key, std::string_view data) {
   static_assert(Id::kSize == sha256::kDigestSize);
   Id id;
-  sha256::Hmac(sha256::BestCompress(), key.data(), key.size(),
+  sha256::Hmac(sha256::Best().one, key.data(), key.size(),
                reinterpret_cast<const uint8_t*>(data.data()), data.size(), id.bytes.data());
   return id;
+}
+
+void KeyedHashMany(const KeyBytes& key, const std::string_view* data, size_t count, Id* out) {
+  std::vector<sha256::HmacJob> jobs(count);
+  for (size_t i = 0; i < count; ++i) {
+    jobs[i] = {reinterpret_cast<const uint8_t*>(data[i].data()), data[i].size(), out[i].bytes.data()};
+  }
+  sha256::HmacMany(sha256::Best(), key.data(), key.size(), jobs.data(), count);
 }
 
 Id KeyedBlake2b(const KeyBytes& key, std::string_view data) {

@@ -1,5 +1,6 @@
 #include "sha256.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "jsnap/status.h"
@@ -76,34 +77,110 @@ void CompressPortable(uint32_t state[8], const uint8_t* data, size_t blocks) {
   }
 }
 
-CompressFn BestCompress() {
-  static const CompressFn best = ShaExtensionsAvailable() ? CompressShaExtensions : CompressPortable;
+void CompressTwoPortable(uint32_t state_a[8], const uint8_t* data_a, uint32_t state_b[8],
+                         const uint8_t* data_b, size_t blocks) {
+  CompressPortable(state_a, data_a, blocks);
+  CompressPortable(state_b, data_b, blocks);
+}
+
+Implementation Best() {
+  static const Implementation best = ShaExtensionsAvailable()
+                                         ? Implementation{CompressShaExtensions, CompressTwoShaExtensions}
+                                         : Implementation{CompressPortable, CompressTwoPortable};
   return best;
 }
 
+namespace {
+
+// RFC 2104 with a key no longer than a block: inner = H((K ^ ipad) || m),
+// mac = H((K ^ opad) || inner). (jsnap's keys are 32 bytes.) These are the
+// states after the padded key's block, shared by every message.
+struct HmacStart {
+  uint32_t inner[8];
+  uint32_t outer[8];
+};
+
+HmacStart StartHmac(CompressFn compress, const uint8_t* key, size_t key_size) {
+  JSNAP_CHECK(key_size <= kBlockSize);
+  HmacStart start;
+  uint8_t pad[kBlockSize];
+  std::memset(pad, 0x36, sizeof(pad));
+  for (size_t i = 0; i < key_size; ++i) pad[i] ^= key[i];
+  std::memcpy(start.inner, kInitialState, sizeof(start.inner));
+  compress(start.inner, pad, 1);
+  std::memset(pad, 0x5c, sizeof(pad));
+  for (size_t i = 0; i < key_size; ++i) pad[i] ^= key[i];
+  std::memcpy(start.outer, kInitialState, sizeof(start.outer));
+  compress(start.outer, pad, 1);
+  return start;
+}
+
+// Ends a message whose whole blocks `state` has taken in: its tail, the
+// padding, then the outer hash.
+void EndHmac(CompressFn compress, const HmacStart& start, uint32_t state[8], const uint8_t* data,
+             size_t size, uint8_t out[kDigestSize]) {
+  const size_t whole = size / kBlockSize * kBlockSize;
+  uint8_t inner[kDigestSize];
+  Finish(compress, state, data + whole, size - whole, kBlockSize + size, inner);
+  uint32_t outer[8];
+  std::memcpy(outer, start.outer, sizeof(outer));
+  Finish(compress, outer, inner, sizeof(inner), kBlockSize + sizeof(inner), out);
+}
+
+}  // namespace
+
 void Hmac(CompressFn compress, const uint8_t* key, size_t key_size, const uint8_t* data,
           size_t size, uint8_t out[kDigestSize]) {
-  // RFC 2104 with a key no longer than a block: inner = H((K ^ ipad) || m),
-  // mac = H((K ^ opad) || inner). (jsnap's keys are 32 bytes.)
-  JSNAP_CHECK(key_size <= kBlockSize);
-  uint8_t pad[kBlockSize];
+  const HmacStart start = StartHmac(compress, key, key_size);
   uint32_t state[8];
+  std::memcpy(state, start.inner, sizeof(state));
+  compress(state, data, size / kBlockSize);
+  EndHmac(compress, start, state, data, size, out);
+}
 
-  std::memset(pad, 0x36, sizeof(pad));
-  for (size_t i = 0; i < key_size && i < kBlockSize; ++i) pad[i] ^= key[i];
-  std::memcpy(state, kInitialState, sizeof(state));
-  compress(state, pad, 1);
-  const size_t whole = size / kBlockSize;
-  compress(state, data, whole);
-  uint8_t inner[kDigestSize];
-  Finish(compress, state, data + whole * kBlockSize, size - whole * kBlockSize, kBlockSize + size,
-         inner);
-
-  std::memset(pad, 0x5c, sizeof(pad));
-  for (size_t i = 0; i < key_size && i < kBlockSize; ++i) pad[i] ^= key[i];
-  std::memcpy(state, kInitialState, sizeof(state));
-  compress(state, pad, 1);
-  Finish(compress, state, inner, sizeof(inner), kBlockSize + sizeof(inner), out);
+void HmacMany(Implementation impl, const uint8_t* key, size_t key_size, const HmacJob* jobs,
+              size_t count) {
+  const HmacStart start = StartHmac(impl.one, key, key_size);
+  struct Lane {
+    const HmacJob* job = nullptr;
+    uint32_t state[8];
+    const uint8_t* next = nullptr;  // the first block not yet taken in
+    size_t blocks_left = 0;
+  };
+  Lane lanes[2];
+  size_t next_job = 0;
+  auto end = [&](Lane& lane) {
+    EndHmac(impl.one, start, lane.state, lane.job->data, lane.job->size, lane.job->out);
+    lane.job = nullptr;
+  };
+  for (;;) {
+    for (Lane& lane : lanes) {
+      while (lane.job == nullptr && next_job < count) {
+        lane.job = &jobs[next_job++];
+        std::memcpy(lane.state, start.inner, sizeof(lane.state));
+        lane.next = lane.job->data;
+        lane.blocks_left = lane.job->size / kBlockSize;
+        if (lane.blocks_left == 0) end(lane);  // shorter than a block: no lane work
+      }
+    }
+    Lane& a = lanes[0];
+    Lane& b = lanes[1];
+    if (a.job != nullptr && b.job != nullptr) {
+      const size_t blocks = std::min(a.blocks_left, b.blocks_left);
+      impl.two(a.state, a.next, b.state, b.next, blocks);
+      for (Lane* lane : {&a, &b}) {
+        lane->next += blocks * kBlockSize;
+        lane->blocks_left -= blocks;
+        if (lane->blocks_left == 0) end(*lane);
+      }
+      continue;
+    }
+    // The jobs are all taken: the one left finishes alone.
+    Lane* last = a.job != nullptr ? &a : b.job != nullptr ? &b : nullptr;
+    if (last == nullptr) return;
+    impl.one(last->state, last->next, last->blocks_left);
+    end(*last);
+  }
 }
 
 }  // namespace jsnap::sha256

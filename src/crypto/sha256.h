@@ -29,15 +29,42 @@ inline constexpr size_t kDigestSize = 32;
 // Runs the compression function over `blocks` consecutive 64-byte blocks.
 using CompressFn = void (*)(uint32_t state[8], const uint8_t* data, size_t blocks);
 
+// Two messages side by side, `blocks` blocks of each: the same result as two
+// calls of a CompressFn. With the SHA extensions it is ~1.5x faster than the
+// two calls (2.7 against 1.8 GB/s on an AMD EPYC): sha256rnds2 is pipelined
+// but each round waits for the last, so one message leaves it idle half of
+// the time. (Four messages reach 3.0 GB/s; not worth their bookkeeping.)
+using CompressTwoFn = void (*)(uint32_t state_a[8], const uint8_t* data_a, uint32_t state_b[8],
+                               const uint8_t* data_b, size_t blocks);
+
 void CompressPortable(uint32_t state[8], const uint8_t* data, size_t blocks);
-// Only call when ShaExtensionsAvailable().
+void CompressTwoPortable(uint32_t state_a[8], const uint8_t* data_a, uint32_t state_b[8],
+                         const uint8_t* data_b, size_t blocks);
+// Only call these when ShaExtensionsAvailable().
 void CompressShaExtensions(uint32_t state[8], const uint8_t* data, size_t blocks);
+void CompressTwoShaExtensions(uint32_t state_a[8], const uint8_t* data_a, uint32_t state_b[8],
+                              const uint8_t* data_b, size_t blocks);
 bool ShaExtensionsAvailable();
+
+struct Implementation {
+  CompressFn one;
+  CompressTwoFn two;
+};
 // The fastest implementation this CPU runs.
-CompressFn BestCompress();
+Implementation Best();
 
 // HMAC-SHA-256 of `data` under `key` (at most 64 bytes).
 void Hmac(CompressFn compress, const uint8_t* key, size_t key_size, const uint8_t* data,
           size_t size, uint8_t out[kDigestSize]);
+
+struct HmacJob {
+  const uint8_t* data;
+  size_t size;
+  uint8_t* out;  // kDigestSize bytes
+};
+// HMAC-SHA-256 of each job's message under one key, two messages at a time:
+// when one ends, the next job takes its place beside the other.
+void HmacMany(Implementation impl, const uint8_t* key, size_t key_size, const HmacJob* jobs,
+              size_t count);
 
 }  // namespace jsnap::sha256

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "jsnap/archiver.h"
+#include "jsnap/checker.h"
 #include "jsnap/file_util.h"
 #include "jsnap/index.h"
 #include "jsnap/restorer.h"
@@ -351,6 +352,53 @@ TEST_F(RepositoryTest, FlippedByteInAPackIsReportedWithPackAndBlob) {
   auto t = repo->LoadBlob(id);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find(loc.pack.Hex()), std::string::npos) << t.status().message();
+}
+
+// check --read-data reads a pack in windows of up to 2 MiB, decodes blobs
+// one by one and re-hashes them in pairs: each verdict must land on its own
+// blob, and no blob may be skipped. Blobs of 600 kB make windows {0, 1, 2}
+// and {3, 4}, so pairs (0, 1), (2) and (3, 4). Blob 0 fails to decrypt, so
+// its pair's only re-hash is blob 1's; blobs 1 and 3 were stored under
+// another content's id, as a faulty writer would.
+TEST_F(RepositoryTest, ReadDataNamesEachBlobThatDoesNotHashToItsIdAndNoOther) {
+  repo_path_ = dir_ / "one-pack";  // packs of the default size: one holds all five
+  InitOptions init = FastInit();
+  init.pack_size = InitOptions().pack_size;
+  ASSERT_TRUE(Repository::Init(repo_path_, "pw", init).ok());
+  auto repo = OpenOrDie(repo_path_);
+  std::vector<std::string> data;
+  std::vector<Id> ids;
+  for (int k = 0; k < 5; ++k) {
+    data.push_back(test::RandomBytes(600000 + 1000 * k, 100 + k));
+    const bool wrong = k == 1 || k == 3;
+    ids.push_back(wrong ? repo->BlobId("another content " + std::to_string(k)) : repo->BlobId(data[k]));
+    bool added = false;
+    ASSERT_TRUE(repo->SaveBlobWithId(BlobType::kData, ids[k], data[k], &added).ok());
+    ASSERT_TRUE(added);
+  }
+  ASSERT_TRUE(repo->Flush().ok());
+  const auto first = repo->index().Find(ids[0]).value().value();
+  for (const Id& id : ids) {
+    ASSERT_EQ(repo->index().Find(id).value().value().pack, first.pack) << "the blobs must share a pack";
+  }
+  FlipBits(first.pack, first.offset + 50, 0x01);
+
+  CheckOptions opts;
+  opts.read_data = true;
+  auto report = CheckRepository(*repo, opts);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->bad_blobs, (std::set<Id>{ids[0], ids[1], ids[3]}));
+  // Nothing refers to these blobs: their damage is reported as warnings.
+  auto warned = [&](const Id& id, const std::string& what) {
+    for (const std::string& w : report->warnings) {
+      if (w.find(id.Hex()) != std::string::npos && w.find(what) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(warned(ids[0], "authentication failed"));
+  EXPECT_TRUE(warned(ids[1], "does not hash to its id"));
+  EXPECT_TRUE(warned(ids[3], "does not hash to its id"));
+  EXPECT_FALSE(warned(ids[0], "does not hash to its id"));
 }
 
 // A create cuts a file where the chunker cuts the whole file held in
