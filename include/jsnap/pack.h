@@ -119,5 +119,8 @@ Result<std::string> DecodeBlob(const KeyBytes& enc_key, const KeyBytes& id_key, 
 Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id& id,
                       std::string_view stored, uint32_t raw_length, std::string* frame, std::string* plain,
                       const BlobCheck& check = {});
+// The error of a blob whose plaintext does not hash to its id (a writer
+// stored it under another content's id).
+Status IdMismatchError();
 
 }  // namespace jsnap

@@ -369,10 +369,10 @@ class Checker {
           }
         }
         Id rehashed[kSideBySide];
-        KeyedHashMany(repo_.key().id_mac, decoded, m, rehashed);
+        repo_.BlobIds(decoded, m, rehashed);
         for (size_t t = 0; t < m; ++t) {
           if (rehashed[t] != order[i + decoded_entry[t]]->id) {
-            st[decoded_entry[t]] = Status::Corruption("content does not hash to its id");
+            st[decoded_entry[t]] = IdMismatchError();
           }
         }
         for (size_t k = 0; k < n; ++k) {

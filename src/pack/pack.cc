@@ -144,10 +144,10 @@ Status DecodeBlobInto(const KeyBytes& enc_key, const KeyBytes& id_key, const Id&
                       const BlobCheck& check) {
   RETURN_IF_ERROR(OpenInto(enc_key, stored, frame, check.ad));
   RETURN_IF_ERROR(DecompressFrameInto(*frame, raw_length, plain));
-  if (check.rehash && KeyedHash(id_key, *plain) != id) {
-    return Status::Corruption("content does not hash to its id");
-  }
+  if (check.rehash && KeyedHash(id_key, *plain) != id) return IdMismatchError();
   return Status::Ok();
 }
+
+Status IdMismatchError() { return Status::Corruption("content does not hash to its id"); }
 
 }  // namespace jsnap
