@@ -304,6 +304,34 @@ class Checker {
     return out;
   }
 
+  // Blobs entries[0, n) (n <= kSideBySide) of a window read from pack offset
+  // `begin`, each one's verdict into st[k]: decoded one by one into
+  // plain[k], then re-hashed together, which the SHA extensions run ~1.5x
+  // faster than one after the other. The re-hash catches a writer that
+  // stored content under a wrong id.
+  void VerifyBlobs(std::string_view window, uint64_t begin, const PackEntry* const* entries, size_t n,
+                   std::string* frame, std::string* plain, Status* st) {
+    std::string_view decoded[kSideBySide];
+    size_t decoded_entry[kSideBySide];
+    size_t m = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const PackEntry& e = *entries[k];
+      const BlobAd ad(e.type, e.id);
+      st[k] = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
+                             window.substr(e.offset - begin, e.length), e.raw_length, frame, &plain[k],
+                             repo_.BlobCheckFor(ad, /*rehash=*/false));
+      if (st[k].ok()) {
+        decoded[m] = plain[k];
+        decoded_entry[m++] = k;
+      }
+    }
+    Id rehashed[kSideBySide];
+    repo_.BlobIds(decoded, m, rehashed);
+    for (size_t t = 0; t < m; ++t) {
+      if (rehashed[t] != entries[decoded_entry[t]]->id) st[decoded_entry[t]] = IdMismatchError();
+    }
+  }
+
   // Reads a pack in windows of up to kReadWindow bytes (a blob larger than
   // that alone), decodes every blob the index places in it and checks its
   // name against its header. The error is for a pack whose size cannot be
@@ -348,39 +376,15 @@ class Checker {
         continue;
       }
       *bytes_read += end - begin;
-      while (i < j) {
-        // Blobs are decoded one by one, then re-hashed in pairs, which the
-        // SHA extensions run ~1.5x faster than one after the other. The
-        // re-hash catches a writer that stored content under a wrong id.
-        const size_t n = std::min(kSideBySide, j - i);
+      for (size_t n; i < j; i += n) {
+        n = std::min(kSideBySide, j - i);
         Status st[kSideBySide];
-        std::string_view decoded[kSideBySide];
-        size_t decoded_entry[kSideBySide];
-        size_t m = 0;
-        for (size_t k = 0; k < n; ++k) {
-          const PackEntry& e = *order[i + k];
-          const BlobAd ad(e.type, e.id);
-          st[k] = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e.id,
-                                 std::string_view(window).substr(e.offset - begin, e.length),
-                                 e.raw_length, &frame, &plain[k], repo_.BlobCheckFor(ad, /*rehash=*/false));
-          if (st[k].ok()) {
-            decoded[m] = plain[k];
-            decoded_entry[m++] = k;
-          }
-        }
-        Id rehashed[kSideBySide];
-        repo_.BlobIds(decoded, m, rehashed);
-        for (size_t t = 0; t < m; ++t) {
-          if (rehashed[t] != order[i + decoded_entry[t]]->id) {
-            st[decoded_entry[t]] = IdMismatchError();
-          }
-        }
+        VerifyBlobs(window, begin, &order[i], n, &frame, plain, st);
         for (size_t k = 0; k < n; ++k) {
           if (st[k].ok()) continue;
           const PackEntry& e = *order[i + k];
           bad->emplace_back(e.id, name + ": blob at offset " + std::to_string(e.offset) + ": " + st[k].message());
         }
-        i += n;
       }
     }
     if (frame.capacity() > kKeptBuffer) std::string().swap(frame);

@@ -37,23 +37,30 @@ TEST(SourceFileTest, ReadAheadBringsInTheHeadOfAColdFileAndNoMore) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(fd.valid());
   ASSERT_EQ(::fdatasync(fd.get()), 0);
-  ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED), 0);
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t head_pages = internal::kReadAheadBytes / page;
-  if (CachedPages(fd.get(), 0, kSize) != 0) {
-    GTEST_SKIP() << "this file system keeps files in memory (tmpfs): nothing to read ahead";
+  // A read-ahead is advice: its pages are allocated without retrying, so
+  // under memory pressure (the suite's other tests, a memory cgroup) the
+  // kernel may bring in only part of it. It gets three chances to bring in
+  // the whole head; without the read-ahead, none brings in any.
+  size_t head = 0, rest = 0;
+  for (int attempt = 0; attempt < 3 && head < head_pages; ++attempt) {
+    ASSERT_EQ(::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED), 0);
+    if (CachedPages(fd.get(), 0, kSize) != 0) {
+      GTEST_SKIP() << "this file system keeps files in memory (tmpfs): nothing to read ahead";
+    }
+    internal::StartReadAhead(fd.get(), kSize);
+    // The reads run in the background; the disk is given time.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while ((head = CachedPages(fd.get(), 0, internal::kReadAheadBytes)) < head_pages &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    rest = CachedPages(fd.get(), internal::kReadAheadBytes, kSize - internal::kReadAheadBytes);
   }
-
-  internal::StartReadAhead(fd.get(), kSize);
-  // The reads run in the background; the disk is given time.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (CachedPages(fd.get(), 0, internal::kReadAheadBytes) < head_pages &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  EXPECT_EQ(CachedPages(fd.get(), 0, internal::kReadAheadBytes), head_pages);
+  EXPECT_EQ(head, head_pages);
   // The rest waits for the worker's reads (and the kernel's read-ahead).
-  EXPECT_EQ(CachedPages(fd.get(), internal::kReadAheadBytes, kSize - internal::kReadAheadBytes), 0u);
+  EXPECT_EQ(rest, 0u);
 }
 
 TEST(SourceFileTest, ReadAheadOfAnEmptyOrShortFileIsHarmless) {
