@@ -84,6 +84,11 @@ struct Tree {
 };
 
 Result<Tree> DecodeTree(std::string_view data);
+// One node's record as a tree blob holds it: a tree blob is its nodes'
+// records concatenated in name order (what Tree::Encode writes). A writer
+// may keep nodes encoded (~100 bytes each) instead of as Nodes (~400 bytes
+// and their strings) until their tree is complete.
+std::string EncodeTreeRecord(const Node& node);
 // "", ".", "..", or containing '/' or NUL: names that could escape a target.
 bool IsValidNodeName(std::string_view name);
 

@@ -36,11 +36,27 @@ using internal::ListedEntry;
 using internal::SourceTree;
 using internal::StreamPath;
 
-// A node that may still be computed by a worker. Empty optional: the source
-// could not be read and is left out.
+// A node as its tree will hold it, kept encoded until the tree is stored:
+// a directory of 300k entries held ~1.6 KB per entry as Nodes and their
+// futures (734 MB for the create), against ~100 bytes of record.
+struct EncodedNode {
+  std::string name;
+  std::string record;  // EncodeTreeRecord
+};
+EncodedNode Encoded(const Node& node) { return {node.name, EncodeTreeRecord(node)}; }
+
+// Empty optional: the source could not be read and is left out.
+using NodeResult = Result<std::optional<EncodedNode>>;
+NodeResult Encoded(Result<std::optional<Node>> node) {
+  if (!node.ok()) return node.status();
+  if (!node.value()) return std::optional<EncodedNode>();
+  return std::optional<EncodedNode>(Encoded(*node.value()));
+}
+
+// A node that may still be computed by a worker.
 struct Slot {
-  std::optional<Node> ready;
-  std::future<Result<std::optional<Node>>> pending;
+  std::optional<EncodedNode> ready;
+  std::future<NodeResult> pending;
 };
 
 // A directory whose entries are submitted; its tree is stored once they are
@@ -50,7 +66,7 @@ struct OpenDirectory {
   std::optional<Id> parent_subtree;  // its tree in the parent snapshot
   std::vector<Slot> slots;
   size_t done = 0;  // slots[0, done) are known to be resolved
-  std::promise<Result<std::optional<Node>>> result;
+  std::promise<NodeResult> result;
 };
 
 class Archiver {
@@ -158,11 +174,10 @@ class Archiver {
     return Status::Ok();
   }
 
-  // `parent`: the directory's tree in the parent snapshot, which exists
-  // (see AllBlobsPresent): the same tree is not looked up again.
-  Result<Id> StoreTree(Tree& tree, const std::optional<Id>& parent = std::nullopt) {
-    RETURN_IF_ERROR(tree.Normalize());
-    const std::string encoded = tree.Encode();
+  // `encoded`: a tree blob (CollectTree). `parent`: the directory's tree in
+  // the parent snapshot, which exists (see AllBlobsPresent): the same tree
+  // is not looked up again.
+  Result<Id> StoreTree(const std::string& encoded, const std::optional<Id>& parent = std::nullopt) {
     const Id id = repo_.BlobId(encoded);
     if (parent == id && !repo_.packs_lost()) return id;
     RETURN_IF_ERROR(StoreWithId(BlobType::kTree, encoded, id));
@@ -382,7 +397,7 @@ class Archiver {
               opts_.progress->files++;
               opts_.progress->bytes_done += node.size;
             }
-            slot.ready = std::move(node);
+            slot.ready = Encoded(node);
             return slot;
           }
         }
@@ -391,12 +406,20 @@ class Archiver {
         // with the files queued before it.
         UniqueFd fd = internal::OpenListedFile(dir->get(), name, /*may_wait=*/false);
         if (fd.valid()) internal::StartReadAhead(fd.get(), node.size);
-        auto task = std::make_shared<std::packaged_task<Result<std::optional<Node>>()>>(
-            [this, dir, abs, node = std::move(node), fd = std::move(fd)]() mutable {
-              return ArchiveFile(dir, abs, std::move(node), std::move(fd));
-            });
-        slot.pending = task->get_future();
-        pool_.Submit([task] { (*task)(); });
+        // A promise, not a packaged_task: the job (and the Node it holds) is
+        // freed once it has run, and the future keeps only the result.
+        struct FileJob {
+          std::promise<NodeResult> result;
+          std::shared_ptr<UniqueFd> dir;
+          std::string abs;
+          Node node;
+          UniqueFd fd;
+        };
+        auto job = std::make_shared<FileJob>(FileJob{{}, dir, abs, std::move(node), std::move(fd)});
+        slot.pending = job->result.get_future();
+        pool_.Submit([this, job] {
+          job->result.set_value(Encoded(ArchiveFile(job->dir, job->abs, std::move(job->node), std::move(job->fd))));
+        });
         return slot;
       }
       case NodeType::kDir: {
@@ -435,12 +458,12 @@ class Archiver {
         node.link_target = entry.link_target;
         node.size = node.link_target.size();
         stats_.other_nodes++;
-        slot.ready = std::move(node);
+        slot.ready = Encoded(node);
         return slot;
       }
       default:
         stats_.other_nodes++;
-        slot.ready = std::move(node);
+        slot.ready = Encoded(node);
         return slot;
     }
   }
@@ -508,7 +531,7 @@ class Archiver {
       if (open_dirs_.size() <= keep_open && !AllDone(d)) break;
       Result<std::optional<Node>> node = CloseDirectory(d);
       const Status st = node.status();
-      d.result.set_value(std::move(node));
+      d.result.set_value(Encoded(std::move(node)));
       open_dirs_.pop_front();
       RETURN_IF_ERROR(st);
     }
@@ -516,7 +539,7 @@ class Archiver {
   }
 
   Result<std::optional<Node>> CloseDirectory(OpenDirectory& d) {
-    ASSIGN_OR_RETURN(Tree tree, Collect(d.slots));
+    ASSIGN_OR_RETURN(std::string tree, CollectTree(d.slots));
     ASSIGN_OR_RETURN(d.node.subtree, StoreTree(tree, d.parent_subtree));
     return std::optional<Node>(std::move(d.node));
   }
@@ -531,22 +554,42 @@ class Archiver {
     return true;
   }
 
-  // Waits for the pending nodes; the first error wins.
-  Result<Tree> Collect(std::vector<Slot>& slots) {
-    Tree tree;
+  // Waits for the pending nodes and returns their tree blob (the first
+  // error wins). The checks of Tree::Normalize: names valid and unique, in
+  // name order (a listing's order already).
+  static Result<std::string> CollectTree(std::vector<Slot>& slots) {
+    std::vector<EncodedNode> nodes;
+    nodes.reserve(slots.size());
     Status first;
     for (Slot& s : slots) {
       if (s.pending.valid()) {
-        Result<std::optional<Node>> r = s.pending.get();
+        NodeResult r = s.pending.get();
         if (!r.ok()) {
           if (first.ok()) first = r.status();
           continue;
         }
         s.ready = std::move(r.value());
       }
-      if (s.ready) tree.nodes.push_back(std::move(*s.ready));
+      if (s.ready) nodes.push_back(std::move(*s.ready));
+      s.ready.reset();
     }
     RETURN_IF_ERROR(first);
+    auto by_name = [](const EncodedNode& a, const EncodedNode& b) { return a.name < b.name; };
+    if (!std::is_sorted(nodes.begin(), nodes.end(), by_name)) std::sort(nodes.begin(), nodes.end(), by_name);
+    size_t bytes = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!IsValidNodeName(nodes[i].name)) return Status::InvalidArgument("invalid file name '" + nodes[i].name + "'");
+      if (i > 0 && nodes[i].name == nodes[i - 1].name) {
+        return Status::InvalidArgument("duplicate name '" + nodes[i].name + "'");
+      }
+      bytes += nodes[i].record.size();
+    }
+    std::string tree;
+    tree.reserve(bytes);
+    for (EncodedNode& n : nodes) {
+      tree += n.record;
+      n = EncodedNode();  // frees the record as the tree grows
+    }
     return tree;
   }
 
@@ -561,7 +604,7 @@ class Archiver {
       if (child.stream != nullptr) {
         ASSIGN_OR_RETURN(Node node, ArchiveStream(*child.stream, name));
         Slot s;
-        s.ready = std::move(node);
+        s.ready = Encoded(node);
         slots.push_back(std::move(s));
         continue;
       }
@@ -584,7 +627,7 @@ class Archiver {
         Node node = ProcessOwnedNode(name, NodeType::kDir, 0755);
         ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, nullptr));
         Slot s;
-        s.ready = std::move(node);
+        s.ready = Encoded(node);
         slots.push_back(std::move(s));
         continue;
       }
@@ -617,11 +660,11 @@ class Archiver {
       }
       ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, prev_tree));
       Slot s;
-      s.ready = std::move(node);
+      s.ready = Encoded(node);
       slots.push_back(std::move(s));
     }
     RETURN_IF_ERROR(CloseDirectories(0));  // the slots may wait on open directories
-    ASSIGN_OR_RETURN(Tree tree, Collect(slots));
+    ASSIGN_OR_RETURN(std::string tree, CollectTree(slots));
     return StoreTree(tree);
   }
 
@@ -635,7 +678,7 @@ class Archiver {
     stats_.dirs++;
     ASSIGN_OR_RETURN(std::vector<Slot> slots, ArchiveDirectory(listing, before, st.st_dev));
     RETURN_IF_ERROR(CloseDirectories(0));  // the slots may wait on open directories
-    ASSIGN_OR_RETURN(Tree tree, Collect(slots));
+    ASSIGN_OR_RETURN(std::string tree, CollectTree(slots));
     return StoreTree(tree);
   }
 
@@ -713,7 +756,7 @@ class Archiver {
         stats_.files_unmodified++;
         stats_.total_bytes += node.size;
         if (opts_.progress) opts_.progress->files++, opts_.progress->bytes_done += node.size;
-        slot.ready = std::move(node);
+        slot.ready = Encoded(node);
         return slot;
       }
     }
@@ -748,7 +791,7 @@ class Archiver {
     stats_.total_bytes += node.size;
     if (opts_.progress) opts_.progress->files++;
     sqlite_nodes_.push_back({abs, node});
-    slot.ready = std::move(node);
+    slot.ready = Encoded(node);
     return slot;
   }
 

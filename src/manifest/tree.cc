@@ -186,6 +186,12 @@ std::string Tree::Encode() const {
   return w.Take();
 }
 
+std::string EncodeTreeRecord(const Node& node) {
+  RecordWriter w;
+  w.Bytes(kTreeNodeField, EncodeNode(node));
+  return w.Take();
+}
+
 Status Tree::Normalize() {
   std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
   for (size_t i = 0; i < nodes.size(); ++i) {

@@ -58,6 +58,29 @@ TEST(Tree, EncodeDecodeRoundTripsEveryField) {
   EXPECT_EQ(decoded->Find("nope"), nullptr);
 }
 
+// create keeps each node as its record until the directory's tree is stored:
+// the records, concatenated in name order, are the tree blob byte for byte.
+TEST(Tree, NodeRecordsConcatenatedInNameOrderAreTheTreeBlob) {
+  Tree t;
+  t.nodes.push_back(FullNode("b-file"));
+  Node link;
+  link.name = "a-link";
+  link.type = NodeType::kSymlink;
+  link.link_target = "b-file";
+  t.nodes.push_back(link);
+  Node empty;
+  empty.name = "c";
+  t.nodes.push_back(empty);
+  ASSERT_TRUE(t.Normalize().ok());
+  std::string records;
+  for (const Node& n : t.nodes) records += EncodeTreeRecord(n);
+  EXPECT_EQ(records, t.Encode());
+  auto one = DecodeTree(EncodeTreeRecord(t.nodes[1]));
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  ASSERT_EQ(one->nodes.size(), 1u);
+  EXPECT_EQ(one->nodes[0], t.nodes[1]);
+}
+
 TEST(Tree, RejectsNamesThatCouldEscapeATarget) {
   for (const std::string& bad : std::vector<std::string>{"..", ".", "", "a/b", "/etc", std::string("a\0b", 3)}) {
     Tree t;
