@@ -152,6 +152,8 @@ class Repository {
 
   Result<Id> SaveTree(const Tree& tree, bool* added, uint64_t* stored = nullptr);
   Result<Tree> LoadTree(const Id& id);
+  // The same tree, its nodes left encoded until looked up (EncodedTree).
+  Result<EncodedTree> LoadEncodedTree(const Id& id);
 
   // --- snapshots -----------------------------------------------------------
   Result<Id> SaveSnapshot(const Snapshot& snapshot);

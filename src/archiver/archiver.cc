@@ -104,19 +104,19 @@ class Archiver {
     // were stored together: their packs' headers locate them, not one
     // index lookup each (bounded: ~150 bytes a blob).
     repo_.UsePackDirectory(kParentTreeDirectory);
-    std::optional<Tree> parent_root;
+    std::optional<EncodedTree> parent_root;
     ASSIGN_OR_RETURN(std::vector<SnapshotEntry> all, repo_.ListSnapshots());
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
       if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
         snap.parent = it->id;
         result.has_parent = true;
-        ASSIGN_OR_RETURN(Tree t, repo_.LoadTree(it->snapshot.tree));
+        ASSIGN_OR_RETURN(EncodedTree t, repo_.LoadEncodedTree(it->snapshot.tree));
         parent_root = std::move(t);
         break;
       }
     }
 
-    const Tree* parent = parent_root ? &*parent_root : nullptr;
+    const EncodedTree* parent = parent_root ? &*parent_root : nullptr;
     Result<Id> root = sources.whole ? ArchiveWholeRoot(parent) : ArchiveSourceTree(sources, "", parent);
     pool_.Wait();
     chunk_pool_.Wait();
@@ -425,10 +425,10 @@ class Archiver {
       case NodeType::kDir: {
         stats_.dirs++;
         if (opts_.progress) opts_.progress->dirs++;
-        const Tree* before_tree = nullptr;
-        std::optional<Tree> loaded;
+        const EncodedTree* before_tree = nullptr;
+        std::optional<EncodedTree> loaded;
         if (before != nullptr && before->type == NodeType::kDir) {
-          auto t = repo_.LoadTree(before->subtree);
+          auto t = repo_.LoadEncodedTree(before->subtree);
           if (t.ok()) loaded = std::move(t).value();
           before_tree = loaded ? &*loaded : nullptr;
         }
@@ -493,7 +493,16 @@ class Archiver {
 
   // Submits every entry of a listed directory; the slots fill in as workers
   // finish.
-  Result<std::vector<Slot>> ArchiveDirectory(const DirectoryListing& listing, const Tree* before,
+  // The node `name` in the parent's tree, if any. One that does not decode
+  // counts as absent (the entry is read again), as a parent tree that does
+  // not load does.
+  static std::optional<Node> ParentNode(const EncodedTree* before, std::string_view name) {
+    if (before == nullptr) return std::nullopt;
+    Result<std::optional<Node>> found = before->Find(name);
+    return found.ok() ? std::move(found).value() : std::nullopt;
+  }
+
+  Result<std::vector<Slot>> ArchiveDirectory(const DirectoryListing& listing, const EncodedTree* before,
                                              dev_t root_dev) {
     const std::string& abs = listing.path;
     if (listing.list_errno != 0) {
@@ -509,7 +518,8 @@ class Archiver {
         continue;
       }
       if (rules_.LeftOut(child, entry.st)) continue;
-      const Node* prev = before ? before->Find(entry.name) : nullptr;
+      const std::optional<Node> prev_node = ParentNode(before, entry.name);
+      const Node* prev = prev_node ? &*prev_node : nullptr;
       if (rules_.IsSqlite(child)) {
         ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, entry.name, entry.st, prev));
         slots.push_back(std::move(slot));
@@ -593,14 +603,15 @@ class Archiver {
     return tree;
   }
 
-  Result<Id> ArchiveSourceTree(const SourceTree& src, const std::string& abs, const Tree* before) {
+  Result<Id> ArchiveSourceTree(const SourceTree& src, const std::string& abs, const EncodedTree* before) {
     std::vector<Slot> slots;
     const std::string dir_path = abs.empty() ? "/" : abs;
     auto dir = std::make_shared<UniqueFd>(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const int dir_errno = dir->valid() ? 0 : errno;
     for (const auto& [name, child] : src.children) {
       const std::string child_abs = abs + "/" + name;
-      const Node* prev = before ? before->Find(name) : nullptr;
+      const std::optional<Node> prev_node = ParentNode(before, name);
+      const Node* prev = prev_node ? &*prev_node : nullptr;
       if (child.stream != nullptr) {
         ASSIGN_OR_RETURN(Node node, ArchiveStream(*child.stream, name));
         Slot s;
@@ -651,10 +662,10 @@ class Archiver {
       FillNodeFromStat(name, st, &node);
       node.type = NodeType::kDir;
       node.size = 0;
-      const Tree* prev_tree = nullptr;
-      std::optional<Tree> loaded;
+      const EncodedTree* prev_tree = nullptr;
+      std::optional<EncodedTree> loaded;
       if (prev != nullptr && prev->type == NodeType::kDir) {
-        auto t = repo_.LoadTree(prev->subtree);
+        auto t = repo_.LoadEncodedTree(prev->subtree);
         if (t.ok()) loaded = std::move(t).value();
         prev_tree = loaded ? &*loaded : nullptr;
       }
@@ -670,7 +681,7 @@ class Archiver {
 
   // `/` itself is a source: the root tree is its listing (the root tree
   // stands for `/` in every snapshot; `/` has no node of its own).
-  Result<Id> ArchiveWholeRoot(const Tree* before) {
+  Result<Id> ArchiveWholeRoot(const EncodedTree* before) {
     struct stat st;
     if (::lstat("/", &st) != 0) return Status::FromErrno(errno, "stat /");
     const DirectoryListing listing = ListForWalk(AT_FDCWD, "/", "/", st);

@@ -186,6 +186,51 @@ std::string Tree::Encode() const {
   return w.Take();
 }
 
+namespace {
+// The name field of a node record (the last, as DecodeNode takes it);
+// Corruption when it has none.
+Result<std::string_view> NodeName(std::string_view record) {
+  RecordReader r(record);
+  std::optional<std::string_view> name;
+  while (r.Next()) {
+    if (r.tag() == kName) name = r.bytes();
+  }
+  RETURN_IF_ERROR(r.status());
+  if (!name) return Status::Corruption("node without name or type");
+  return *name;
+}
+}  // namespace
+
+Result<EncodedTree> EncodedTree::Parse(std::string blob) {
+  if (blob.size() > UINT32_MAX) return Status::Corruption("tree blob of " + std::to_string(blob.size()) + " bytes");
+  EncodedTree t;
+  t.blob_ = std::move(blob);
+  RecordReader r(t.blob_);
+  std::string_view last;
+  while (r.Next()) {
+    if (r.tag() != kTreeNodeField) continue;
+    const std::string_view body = r.bytes();
+    ASSIGN_OR_RETURN(std::string_view name, NodeName(body));
+    if (!t.nodes_.empty() && !(last < name)) {
+      return Status::Corruption("tree nodes are not sorted or names repeat ('" + std::string(name) + "')");
+    }
+    t.nodes_.push_back({static_cast<uint32_t>(body.data() - t.blob_.data()), static_cast<uint32_t>(body.size())});
+    last = name;
+  }
+  RETURN_IF_ERROR(r.status());
+  return t;
+}
+
+Result<std::optional<Node>> EncodedTree::Find(std::string_view name) const {
+  // Names decoded at Parse, so NodeName cannot fail here.
+  auto name_of = [&](const Span& s) { return NodeName(Body(s)).value(); };
+  auto it = std::lower_bound(nodes_.begin(), nodes_.end(), name,
+                             [&](const Span& s, std::string_view v) { return name_of(s) < v; });
+  if (it == nodes_.end() || name_of(*it) != name) return std::optional<Node>();
+  ASSIGN_OR_RETURN(Node node, DecodeNode(Body(*it)));
+  return std::optional<Node>(std::move(node));
+}
+
 std::string EncodeTreeRecord(const Node& node) {
   RecordWriter w;
   w.Bytes(kTreeNodeField, EncodeNode(node));

@@ -596,6 +596,13 @@ Result<Tree> Repository::LoadTree(const Id& id) {
   return tree;
 }
 
+Result<EncodedTree> Repository::LoadEncodedTree(const Id& id) {
+  ASSIGN_OR_RETURN(std::vector<std::string> data, LoadBlobsOfType(std::span<const Id>(&id, 1), BlobType::kTree));
+  auto tree = EncodedTree::Parse(std::move(data[0]));
+  if (!tree.ok()) return tree.status().WithContext("tree " + id.Hex());
+  return tree;
+}
+
 // --- snapshots -------------------------------------------------------------
 
 Result<Id> Repository::SaveSnapshot(const Snapshot& snapshot) {

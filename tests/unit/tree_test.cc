@@ -4,6 +4,7 @@
 
 #include "jsnap/exclude.h"
 #include "jsnap/pack.h"
+#include "jsnap/record.h"
 #include "jsnap/snapshot.h"
 #include "test_util.h"
 
@@ -79,6 +80,81 @@ TEST(Tree, NodeRecordsConcatenatedInNameOrderAreTheTreeBlob) {
   ASSERT_TRUE(one.ok()) << one.status().message();
   ASSERT_EQ(one->nodes.size(), 1u);
   EXPECT_EQ(one->nodes[0], t.nodes[1]);
+}
+
+// create reads each parent tree as an EncodedTree: every node it finds is the
+// node DecodeTree gives, names it lacks (before, between, after the nodes)
+// are absent, and what DecodeTree refuses it refuses too: names out of order
+// or repeated at once, a node whose record does not decode when looked up.
+TEST(Tree, EncodedTreeFindsWhatDecodeTreeDecodes) {
+  Tree t;
+  for (const char* name : {"b", "d", "f-file", "weird\n\xff name"}) t.nodes.push_back(FullNode(name));
+  Node dir;
+  dir.name = "c-dir";
+  dir.type = NodeType::kDir;
+  dir.subtree = Id::FromBytes(std::string(32, 'd').data());
+  t.nodes.push_back(dir);
+  ASSERT_TRUE(t.Normalize().ok());
+  auto encoded = EncodedTree::Parse(t.Encode());
+  ASSERT_TRUE(encoded.ok()) << encoded.status().message();
+  EXPECT_EQ(encoded->size(), t.nodes.size());
+  for (const Node& n : t.nodes) {
+    auto found = encoded->Find(n.name);
+    ASSERT_TRUE(found.ok()) << found.status().message();
+    ASSERT_TRUE(found->has_value()) << n.name;
+    EXPECT_EQ(**found, n);
+  }
+  for (const char* absent : {"", "a", "c", "e", "zzz"}) {
+    auto found = encoded->Find(absent);
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(found->has_value()) << absent;
+  }
+  auto empty = EncodedTree::Parse("");
+  ASSERT_TRUE(empty.ok());
+  auto in_empty = empty->Find("b");
+  ASSERT_TRUE(in_empty.ok());
+  EXPECT_FALSE(in_empty->has_value());
+
+  Node a;
+  a.name = "a";
+  Tree repeated;
+  repeated.nodes = {a, a};
+  EXPECT_TRUE(EncodedTree::Parse(repeated.Encode()).status().IsCorruption());
+  Node b;
+  b.name = "b";
+  Tree unsorted;
+  unsorted.nodes = {b, a};
+  EXPECT_TRUE(EncodedTree::Parse(unsorted.Encode()).status().IsCorruption());
+  EXPECT_TRUE(EncodedTree::Parse(t.Encode().substr(0, 10)).status().IsCorruption());
+
+  // A directory without its subtree: named in order, so it parses; the
+  // lookup of that node, and of no other, is Corruption.
+  Node broken;
+  broken.name = "c";
+  broken.type = NodeType::kDir;
+  Tree with_broken;
+  with_broken.nodes = {a, b, broken};
+  auto partly = EncodedTree::Parse(with_broken.Encode());
+  ASSERT_TRUE(partly.ok()) << partly.status().message();
+  EXPECT_TRUE(partly->Find("c").status().IsCorruption());
+  auto found_b = partly->Find("b");
+  ASSERT_TRUE(found_b.ok() && found_b->has_value());
+  EXPECT_EQ(**found_b, b);
+
+  // A crafted record naming its node twice: the node is found under the
+  // name it decodes with (the last), never under the other.
+  RecordWriter node;
+  node.Bytes(1, "a");  // name
+  node.Uint(2, static_cast<uint64_t>(NodeType::kFile));
+  node.Bytes(1, "z");  // name again
+  RecordWriter blob;
+  blob.Bytes(1, node.Take());  // the tree's node field
+  auto twice = EncodedTree::Parse(blob.Take());
+  ASSERT_TRUE(twice.ok()) << twice.status().message();
+  auto as_z = twice->Find("z"), as_a = twice->Find("a");
+  ASSERT_TRUE(as_z.ok() && as_z->has_value() && as_a.ok());
+  EXPECT_EQ((*as_z)->name, "z");
+  EXPECT_FALSE(as_a->has_value());
 }
 
 TEST(Tree, RejectsNamesThatCouldEscapeATarget) {
