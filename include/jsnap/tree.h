@@ -105,11 +105,15 @@ class EncodedTree {
 
  private:
   struct Span {
-    uint32_t offset, size;  // a node record's body within blob_
+    uint32_t offset, size;  // within blob_
   };
-  std::string_view Body(const Span& s) const { return std::string_view(blob_).substr(s.offset, s.size); }
+  struct Entry {
+    Span record;  // the node record's body
+    Span name;    // its name field, found once by Parse
+  };
+  std::string_view View(const Span& s) const { return std::string_view(blob_).substr(s.offset, s.size); }
   std::string blob_;
-  std::vector<Span> nodes_;  // in name order
+  std::vector<Entry> nodes_;  // in name order
 };
 // "", ".", "..", or containing '/' or NUL: names that could escape a target.
 bool IsValidNodeName(std::string_view name);

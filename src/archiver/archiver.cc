@@ -491,8 +491,6 @@ class Archiver {
     return internal::ListDirectory(parent_fd, name, abs);
   }
 
-  // Submits every entry of a listed directory; the slots fill in as workers
-  // finish.
   // The node `name` in the parent's tree, if any. One that does not decode
   // counts as absent (the entry is read again), as a parent tree that does
   // not load does.
@@ -502,6 +500,8 @@ class Archiver {
     return found.ok() ? std::move(found).value() : std::nullopt;
   }
 
+  // Submits every entry of a listed directory; the slots fill in as workers
+  // finish.
   Result<std::vector<Slot>> ArchiveDirectory(const DirectoryListing& listing, const EncodedTree* before,
                                              dev_t root_dev) {
     const std::string& abs = listing.path;

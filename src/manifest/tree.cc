@@ -214,7 +214,10 @@ Result<EncodedTree> EncodedTree::Parse(std::string blob) {
     if (!t.nodes_.empty() && !(last < name)) {
       return Status::Corruption("tree nodes are not sorted or names repeat ('" + std::string(name) + "')");
     }
-    t.nodes_.push_back({static_cast<uint32_t>(body.data() - t.blob_.data()), static_cast<uint32_t>(body.size())});
+    auto span = [&](std::string_view part) {
+      return Span{static_cast<uint32_t>(part.data() - t.blob_.data()), static_cast<uint32_t>(part.size())};
+    };
+    t.nodes_.push_back({span(body), span(name)});
     last = name;
   }
   RETURN_IF_ERROR(r.status());
@@ -222,12 +225,10 @@ Result<EncodedTree> EncodedTree::Parse(std::string blob) {
 }
 
 Result<std::optional<Node>> EncodedTree::Find(std::string_view name) const {
-  // Names decoded at Parse, so NodeName cannot fail here.
-  auto name_of = [&](const Span& s) { return NodeName(Body(s)).value(); };
   auto it = std::lower_bound(nodes_.begin(), nodes_.end(), name,
-                             [&](const Span& s, std::string_view v) { return name_of(s) < v; });
-  if (it == nodes_.end() || name_of(*it) != name) return std::optional<Node>();
-  ASSIGN_OR_RETURN(Node node, DecodeNode(Body(*it)));
+                             [&](const Entry& e, std::string_view v) { return View(e.name) < v; });
+  if (it == nodes_.end() || View(it->name) != name) return std::optional<Node>();
+  ASSIGN_OR_RETURN(Node node, DecodeNode(View(it->record)));
   return std::optional<Node>(std::move(node));
 }
 
