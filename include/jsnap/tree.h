@@ -117,5 +117,9 @@ class EncodedTree {
 };
 // "", ".", "..", or containing '/' or NUL: names that could escape a target.
 bool IsValidNodeName(std::string_view name);
+// What Tree::Normalize requires of each name once the nodes are in name
+// order: a valid name (IsValidNodeName), other than the one before it
+// (`previous`, none for the first node).
+Status CheckSortedNodeName(std::string_view name, std::optional<std::string_view> previous);
 
 }  // namespace jsnap

@@ -565,8 +565,8 @@ class Archiver {
   }
 
   // Waits for the pending nodes and returns their tree blob (the first
-  // error wins). The checks of Tree::Normalize: names valid and unique, in
-  // name order (a listing's order already).
+  // error wins), with Tree::Normalize's checks: names in name order (a
+  // listing's order already), each valid and unique (CheckSortedNodeName).
   static Result<std::string> CollectTree(std::vector<Slot>& slots) {
     std::vector<EncodedNode> nodes;
     nodes.reserve(slots.size());
@@ -588,10 +588,8 @@ class Archiver {
     if (!std::is_sorted(nodes.begin(), nodes.end(), by_name)) std::sort(nodes.begin(), nodes.end(), by_name);
     size_t bytes = 0;
     for (size_t i = 0; i < nodes.size(); ++i) {
-      if (!IsValidNodeName(nodes[i].name)) return Status::InvalidArgument("invalid file name '" + nodes[i].name + "'");
-      if (i > 0 && nodes[i].name == nodes[i - 1].name) {
-        return Status::InvalidArgument("duplicate name '" + nodes[i].name + "'");
-      }
+      RETURN_IF_ERROR(CheckSortedNodeName(nodes[i].name, i > 0 ? std::optional<std::string_view>(nodes[i - 1].name)
+                                                                : std::nullopt));
       bytes += nodes[i].record.size();
     }
     std::string tree;

@@ -241,13 +241,15 @@ std::string EncodeTreeRecord(const Node& node) {
 Status Tree::Normalize() {
   std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (!IsValidNodeName(nodes[i].name)) {
-      return Status::InvalidArgument("invalid file name '" + nodes[i].name + "'");
-    }
-    if (i > 0 && nodes[i].name == nodes[i - 1].name) {
-      return Status::InvalidArgument("duplicate name '" + nodes[i].name + "'");
-    }
+    RETURN_IF_ERROR(CheckSortedNodeName(nodes[i].name, i > 0 ? std::optional<std::string_view>(nodes[i - 1].name)
+                                                              : std::nullopt));
   }
+  return Status::Ok();
+}
+
+Status CheckSortedNodeName(std::string_view name, std::optional<std::string_view> previous) {
+  if (!IsValidNodeName(name)) return Status::InvalidArgument("invalid file name '" + std::string(name) + "'");
+  if (previous == name) return Status::InvalidArgument("duplicate name '" + std::string(name) + "'");
   return Status::Ok();
 }
 

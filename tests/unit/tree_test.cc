@@ -33,19 +33,27 @@ Node FullNode(const std::string& name) {
   return n;
 }
 
+Node LinkNode(const std::string& name, const std::string& target) {
+  Node n;
+  n.name = name;
+  n.type = NodeType::kSymlink;
+  n.link_target = target;
+  return n;
+}
+
+Node DirNode(const std::string& name) {
+  Node n;
+  n.name = name;
+  n.type = NodeType::kDir;
+  n.subtree = Id::FromBytes(std::string(32, 'd').data());
+  return n;
+}
+
 TEST(Tree, EncodeDecodeRoundTripsEveryField) {
   Tree t;
   t.nodes.push_back(FullNode("weird\n\xff\xfe name"));
-  Node link;
-  link.name = "link";
-  link.type = NodeType::kSymlink;
-  link.link_target = "../../etc/passwd";
-  t.nodes.push_back(link);
-  Node dir;
-  dir.name = "d";
-  dir.type = NodeType::kDir;
-  dir.subtree = Id::FromBytes(std::string(32, 'd').data());
-  t.nodes.push_back(dir);
+  t.nodes.push_back(LinkNode("link", "../../etc/passwd"));
+  t.nodes.push_back(DirNode("d"));
   Node dev;
   dev.name = "null";
   dev.type = NodeType::kCharDevice;
@@ -64,11 +72,7 @@ TEST(Tree, EncodeDecodeRoundTripsEveryField) {
 TEST(Tree, NodeRecordsConcatenatedInNameOrderAreTheTreeBlob) {
   Tree t;
   t.nodes.push_back(FullNode("b-file"));
-  Node link;
-  link.name = "a-link";
-  link.type = NodeType::kSymlink;
-  link.link_target = "b-file";
-  t.nodes.push_back(link);
+  t.nodes.push_back(LinkNode("a-link", "b-file"));
   Node empty;
   empty.name = "c";
   t.nodes.push_back(empty);
@@ -89,11 +93,7 @@ TEST(Tree, NodeRecordsConcatenatedInNameOrderAreTheTreeBlob) {
 TEST(Tree, EncodedTreeFindsWhatDecodeTreeDecodes) {
   Tree t;
   for (const char* name : {"b", "d", "f-file", "weird\n\xff name"}) t.nodes.push_back(FullNode(name));
-  Node dir;
-  dir.name = "c-dir";
-  dir.type = NodeType::kDir;
-  dir.subtree = Id::FromBytes(std::string(32, 'd').data());
-  t.nodes.push_back(dir);
+  t.nodes.push_back(DirNode("c-dir"));
   ASSERT_TRUE(t.Normalize().ok());
   auto encoded = EncodedTree::Parse(t.Encode());
   ASSERT_TRUE(encoded.ok()) << encoded.status().message();
