@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Memory for one very wide directory (a maildir, a cache, an upload folder):
-# peak RSS and time of a first create and of a no-change create of a folder
-# holding FILES small files, jsnap beside restic and borg (interleaved, REPS
-# repetitions, medians), then per entry: (RSS - RSS of an empty folder's
-# create) / FILES.
+# peak RSS and time of a first create, a no-change create and a restore
+# (checked identical with diff -r) of a folder holding FILES small files,
+# jsnap beside restic and borg (interleaved, REPS repetitions, medians), then
+# per entry: (RSS - RSS of the same step on an empty folder) / FILES.
 #
 #   bench/wide-directory.sh JSNAP_BINARY [OUT.md]
 #
 # Environment: FILES (default 300000), REPS (default 3), WORK (scratch,
-# default a new folder under /var/tmp; needs ~1.5 GB for 300k files).
+# default a new folder under /var/tmp; needs ~2.5 GB for 300k files).
 # restic and borgbackup are installed from Debian when missing.
 set -euo pipefail
 jsnap=$(realpath "$1")
@@ -44,6 +44,11 @@ measure() {  # tool step folder command...
   /usr/bin/time -o "$work/t" -f "%e %M" "$@" >/dev/null 2>&1
   echo "$tool $step $(tail -1 "$work/t")" >> "$results"
 }
+restored="$work/restored"
+fresh_target() { rm -rf "$restored" && mkdir -p "$restored"; }
+check_restored() {  # folder path-inside-the-target
+  diff -r "$work/$1" "$restored/$2" >/dev/null || { echo "restore of $1 differs from its source" >&2; exit 1; }
+}
 for ((rep = 0; rep < reps; rep++)); do
   for tool in jsnap restic borg; do
     for folder in empty wide; do
@@ -53,20 +58,30 @@ for ((rep = 0; rep < reps; rep++)); do
         jsnap)
           "$jsnap" init -r "$repo" >/dev/null
           measure jsnap "first-$folder" "$jsnap" create -q -r "$repo" "$work/$folder"
-          measure jsnap "nochange-$folder" "$jsnap" create -q -r "$repo" "$work/$folder" ;;
+          measure jsnap "nochange-$folder" "$jsnap" create -q -r "$repo" "$work/$folder"
+          fresh_target
+          measure jsnap "restore-$folder" "$jsnap" restore -q -r "$repo" latest --target "$restored"
+          check_restored "$folder" "$work/$folder" ;;
         restic)
           restic init -q --repository-version 2 -r "$repo" >/dev/null
           measure restic "first-$folder" restic -q -r "$repo" backup "$work/$folder"
-          measure restic "nochange-$folder" restic -q -r "$repo" backup "$work/$folder" ;;
+          measure restic "nochange-$folder" restic -q -r "$repo" backup "$work/$folder"
+          fresh_target
+          measure restic "restore-$folder" restic -q -r "$repo" restore latest --target "$restored"
+          check_restored "$folder" "$work/$folder" ;;
         borg)
           borg init -e repokey "$repo" >/dev/null 2>&1
           measure borg "first-$folder" borg create --compression zstd,3 "$repo::a" "$work/$folder"
-          measure borg "nochange-$folder" borg create --compression zstd,3 "$repo::b" "$work/$folder" ;;
+          measure borg "nochange-$folder" borg create --compression zstd,3 "$repo::b" "$work/$folder"
+          fresh_target
+          (cd "$restored" && measure borg "restore-$folder" borg extract "$repo::b")
+          check_restored "$folder" "${work#/}/$folder" ;;
       esac
     done
   done
 done
 
+rm -rf "$restored"
 python3 - "$results" "$files" > "$out" <<'EOF'
 import sys, statistics
 rows = {}
@@ -79,7 +94,7 @@ print(f"One folder of {files} small files (medians of {len(next(iter(rows.values
 print("| tool | step | wall s | peak RSS MiB | RSS per entry (over an empty folder's) |")
 print("|---|---|---|---|---|")
 for tool in ("jsnap", "restic", "borg"):
-    for step in ("first", "nochange"):
+    for step in ("first", "nochange", "restore"):
         wide, empty = rows[(tool, step + "-wide")], rows[(tool, step + "-empty")]
         rss, base = med([r for _, r in wide]), med([r for _, r in empty])
         print(f"| {tool} | {step} | {med([w for w, _ in wide]):.2f} | {rss / 1024:.0f} | {(rss - base) * 1024 / files:.0f} B |")

@@ -74,6 +74,8 @@ Id KeyedBlake2b(const KeyBytes& key, std::string_view data);
 
 // Unkeyed BLAKE2b-256: names files by their content (packs, snapshots, keys).
 Id PlainHash(std::string_view data);
+// PlainHash of `head` followed by `tail`, without joining them.
+Id PlainHash(std::string_view head, std::string_view tail);
 
 void RandomBytes(void* buf, size_t n);
 

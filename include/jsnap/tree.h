@@ -83,6 +83,7 @@ struct Tree {
   const Node* Find(std::string_view name) const;
 };
 
+// Every node of a tree blob (EncodedTree::Parse, then each node decoded).
 Result<Tree> DecodeTree(std::string_view data);
 // One node's record as a tree blob holds it: a tree blob is its nodes'
 // records concatenated in name order (what Tree::Encode writes). A writer
@@ -91,17 +92,24 @@ Result<Tree> DecodeTree(std::string_view data);
 std::string EncodeTreeRecord(const Node& node);
 
 // A tree blob whose nodes stay encoded until looked up: ~100 bytes per node
-// against ~450 decoded, for create, which compares each directory it lists
-// with the directory's tree in the parent snapshot (a folder of 300k files
-// held its parent tree's 300k decoded Nodes). Parse checks the framing and
-// that names are in order; a node's other fields are decoded by Find.
+// against ~450 decoded. Whatever reads a tree one node at a time uses it:
+// create, which compares each directory it lists with the directory's tree
+// in the parent snapshot, and restore, ls, check and prune, which walk the
+// trees (a folder of 300k files held 300k decoded Nodes in each). Parse
+// checks the framing and that names are in order; a node's other fields
+// are decoded by Find or At.
 class EncodedTree {
  public:
   static Result<EncodedTree> Parse(std::string blob);
   // The node named `name`; nullopt when there is none. Corruption when its
   // record does not decode (as DecodeTree would have said of the tree).
   Result<std::optional<Node>> Find(std::string_view name) const;
+  // The node at `i` (< size()) in name order; Corruption when its record
+  // does not decode.
+  Result<Node> At(size_t i) const;
   size_t size() const { return nodes_.size(); }
+  // Every node decoded: the Tree DecodeTree returns.
+  Result<Tree> Decode() const;
 
  private:
   struct Span {

@@ -102,7 +102,7 @@ class Archiver {
 
     // The parent's trees are read one by one as the walk meets them, and
     // were stored together: their packs' headers locate them, not one
-    // index lookup each (bounded: ~150 bytes a blob).
+    // index lookup each (bounded: 48 bytes a blob).
     repo_.UsePackDirectory(kParentTreeDirectory);
     std::optional<EncodedTree> parent_root;
     ASSIGN_OR_RETURN(std::vector<SnapshotEntry> all, repo_.ListSnapshots());

@@ -220,14 +220,21 @@ class Checker {
       BadBlob(id, BadPackError(id, loc->pack));
       return Status::Ok();
     }
-    auto tree = repo_.LoadTree(id);
+    // Nodes decoded one at a time (EncodedTree): a wide folder's tree is
+    // held as its blob while the trees below it are walked.
+    auto tree = repo_.LoadEncodedTree(id);
     if (!tree.ok()) {
       BadBlob(id, tree.status().message());
       return Status::Ok();
     }
-    for (const Node& n : tree->nodes) {
-      for (const Id& c : n.content) RETURN_IF_ERROR(Mark(c, false));
-      if (n.type == NodeType::kDir) RETURN_IF_ERROR(Mark(n.subtree, true));
+    for (size_t i = 0; i < tree->size(); ++i) {
+      auto n = tree->At(i);
+      if (!n.ok()) {  // the nodes before it are still referenced, and marked
+        BadBlob(id, n.status().message());
+        return Status::Ok();
+      }
+      for (const Id& c : n->content) RETURN_IF_ERROR(Mark(c, false));
+      if (n->type == NodeType::kDir) RETURN_IF_ERROR(Mark(n->subtree, true));
     }
     return Status::Ok();
   }

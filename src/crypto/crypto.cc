@@ -112,6 +112,16 @@ Id PlainHash(std::string_view data) {
   return id;
 }
 
+Id PlainHash(std::string_view head, std::string_view tail) {
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, Id::kSize);
+  crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(head.data()), head.size());
+  crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(tail.data()), tail.size());
+  Id id;
+  crypto_generichash_final(&state, id.bytes.data(), Id::kSize);
+  return id;
+}
+
 void RandomBytes(void* buf, size_t n) { randombytes_buf(buf, n); }
 
 KdfParams KdfParams::Default() {

@@ -232,6 +232,18 @@ Result<std::optional<Node>> EncodedTree::Find(std::string_view name) const {
   return std::optional<Node>(std::move(node));
 }
 
+Result<Node> EncodedTree::At(size_t i) const { return DecodeNode(View(nodes_[i].record)); }
+
+Result<Tree> EncodedTree::Decode() const {
+  Tree t;
+  t.nodes.reserve(nodes_.size());
+  for (const Entry& e : nodes_) {
+    ASSIGN_OR_RETURN(Node n, DecodeNode(View(e.record)));
+    t.nodes.push_back(std::move(n));
+  }
+  return t;
+}
+
 std::string EncodeTreeRecord(const Node& node) {
   RecordWriter w;
   w.Bytes(kTreeNodeField, EncodeNode(node));
@@ -260,18 +272,8 @@ const Node* Tree::Find(std::string_view name) const {
 }
 
 Result<Tree> DecodeTree(std::string_view data) {
-  Tree t;
-  RecordReader r(data);
-  while (r.Next()) {
-    if (r.tag() != kTreeNodeField) continue;
-    ASSIGN_OR_RETURN(Node n, DecodeNode(r.bytes()));
-    if (!t.nodes.empty() && !(t.nodes.back().name < n.name)) {
-      return Status::Corruption("tree nodes are not sorted or names repeat ('" + n.name + "')");
-    }
-    t.nodes.push_back(std::move(n));
-  }
-  RETURN_IF_ERROR(r.status());
-  return t;
+  ASSIGN_OR_RETURN(EncodedTree encoded, EncodedTree::Parse(std::string(data)));
+  return encoded.Decode();
 }
 
 }  // namespace jsnap

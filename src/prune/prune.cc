@@ -20,14 +20,17 @@ namespace {
 // top of lost data could delete the last copies of what is left.
 Status MarkUsed(Repository& repo, const Id& tree_id, std::unordered_set<Id, IdHash>* used) {
   if (!used->insert(tree_id).second) return Status::Ok();
-  auto tree = repo.LoadTree(tree_id);
-  if (!tree.ok()) {
-    return tree.status().WithContext("a snapshot refers to a tree that cannot be read; run "
-                                     "'jsnap check' and 'jsnap repair snapshots' before pruning");
-  }
-  for (const Node& n : tree->nodes) {
-    for (const Id& c : n.content) used->insert(c);
-    if (n.type == NodeType::kDir) RETURN_IF_ERROR(MarkUsed(repo, n.subtree, used));
+  auto unreadable = [&](const Status& st) {
+    return st.WithContext("a snapshot refers to a tree that cannot be read; run "
+                          "'jsnap check' and 'jsnap repair snapshots' before pruning");
+  };
+  auto tree = repo.LoadEncodedTree(tree_id);  // nodes decoded one at a time
+  if (!tree.ok()) return unreadable(tree.status());
+  for (size_t i = 0; i < tree->size(); ++i) {
+    auto n = tree->At(i);
+    if (!n.ok()) return unreadable(n.status().WithContext("tree " + tree_id.Hex()));
+    for (const Id& c : n->content) used->insert(c);
+    if (n->type == NodeType::kDir) RETURN_IF_ERROR(MarkUsed(repo, n->subtree, used));
   }
   return Status::Ok();
 }

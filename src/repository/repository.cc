@@ -215,13 +215,19 @@ Result<std::vector<PackEntry>> Repository::ReadPackHeader(const Id& pack, uint64
                                                     kPackTrailerSize));
   ASSIGN_OR_RETURN(uint32_t header_len, DecodePackTrailer(tail, size));
   const uint64_t body = size - kPackTrailerSize - header_len;
-  ASSIGN_OR_RETURN(std::string sealed, backend_->Load(h, body, header_len));
-  if (PlainHash(sealed + tail) != pack) {
-    return Status::Corruption("its header does not hash to its name (the file was modified or damaged)");
+  // A pack of 300k small blobs has a header of ~12 MB: it is hashed in
+  // place and dropped once opened, not copied.
+  std::string header;
+  {
+    ASSIGN_OR_RETURN(std::string sealed, backend_->Load(h, body, header_len));
+    if (PlainHash(sealed, tail) != pack) {
+      return Status::Corruption("its header does not hash to its name (the file was modified or damaged)");
+    }
+    auto plain = jsnap::Open(key_.encryption, sealed);
+    RETURN_IF_ERROR(plain.status().WithContext("header"));
+    header = std::move(plain).value();
   }
-  auto plain = jsnap::Open(key_.encryption, sealed);
-  RETURN_IF_ERROR(plain.status().WithContext("header"));
-  return DecodePackHeader(plain.value(), body);
+  return DecodePackHeader(header, body);
 }
 
 Status Repository::IndexPackFromBackend(const Id& pack, uint64_t size) {
@@ -484,7 +490,7 @@ void Repository::LearnPack(const Id& pack) {
   auto size = backend_->Size({FileType::kPack, pack.Hex()});
   auto entries = size.ok() ? ReadPackHeader(pack, size.value()) : Result<std::vector<PackEntry>>(size.status());
   if (entries.ok()) {
-    directory_->Add(pack, entries.value());
+    directory_->Add(pack, std::move(entries).value());
   } else {
     directory_->MarkUnreadable(pack);
   }
@@ -590,8 +596,8 @@ Result<Id> Repository::SaveTree(const Tree& tree, bool* added, uint64_t* stored)
 }
 
 Result<Tree> Repository::LoadTree(const Id& id) {
-  ASSIGN_OR_RETURN(std::vector<std::string> data, LoadBlobsOfType(std::span<const Id>(&id, 1), BlobType::kTree));
-  auto tree = DecodeTree(data[0]);
+  ASSIGN_OR_RETURN(EncodedTree encoded, LoadEncodedTree(id));
+  auto tree = encoded.Decode();
   if (!tree.ok()) return tree.status().WithContext("tree " + id.Hex());
   return tree;
 }

@@ -42,6 +42,13 @@ bool AllZero(const char* p, size_t n) {
   return std::memcmp(p, kZeros, n) == 0;
 }
 
+// Node `i` of the tree `id`; an error names the tree.
+Result<Node> NodeAt(const EncodedTree& tree, size_t i, const Id& id) {
+  auto node = tree.At(i);
+  if (!node.ok()) return node.status().WithContext("tree " + id.Hex());
+  return node;
+}
+
 struct timespec ToTimespec(int64_t ns) {
   struct timespec ts;
   ts.tv_sec = ns / 1000000000;
@@ -238,9 +245,12 @@ class Restorer {
  private:
   // `selected`: the tree's directory is itself selected by the includes, so
   // everything below is too (unless excluded).
+  // The tree's nodes are decoded one at a time: a folder of 300k files holds
+  // its tree blob (~100 bytes per node), not 300k Nodes (~450 bytes each).
   Status RestoreTree(const DirRef& dir, const Id& id, const std::string& path, bool selected) {
-    ASSIGN_OR_RETURN(Tree tree, repo_.LoadTree(id));
-    for (const Node& n : tree.nodes) {
+    ASSIGN_OR_RETURN(EncodedTree tree, repo_.LoadEncodedTree(id));
+    for (size_t i = 0; i < tree.size(); ++i) {
+      ASSIGN_OR_RETURN(const Node n, NodeAt(tree, i, id));
       if (!IsValidNodeName(n.name)) {
         return Status::Corruption("tree " + id.Hex() + ": refusing unsafe name '" + n.name + "'");
       }
@@ -634,7 +644,7 @@ Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot
                                       const RestoreOptions& opts) {
   // A file's chunks mostly sit together in a few packs: their headers
   // answer most lookups (a database of 96k pages: 96k index lookups, ~15 %
-  // of the CPU, become a few header reads). 64k blobs: ~10 MB, a dozen
+  // of the CPU, become a few header reads). 64k blobs: ~3 MB, a dozen
   // packs of the kernel tree's.
   repo.UsePackDirectory(64 << 10);
   Restorer r(repo, opts);
@@ -643,8 +653,9 @@ Result<RestoreResult> RestoreSnapshot(Repository& repo, const Snapshot& snapshot
 
 Status WalkTree(Repository& repo, const Id& tree_id, const std::string& prefix,
                 const std::function<Result<bool>(const std::string&, const Node&)>& fn) {
-  ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(tree_id));
-  for (const Node& n : tree.nodes) {
+  ASSIGN_OR_RETURN(EncodedTree tree, repo.LoadEncodedTree(tree_id));
+  for (size_t i = 0; i < tree.size(); ++i) {
+    ASSIGN_OR_RETURN(const Node n, NodeAt(tree, i, tree_id));
     const std::string path = prefix + "/" + n.name;
     ASSIGN_OR_RETURN(bool descend, fn(path, n));
     if (descend && n.type == NodeType::kDir) RETURN_IF_ERROR(WalkTree(repo, n.subtree, path, fn));
@@ -669,10 +680,11 @@ Result<Node> FindNode(Repository& repo, const Id& root_tree, const std::string& 
     pos = slash + 1;
     if (name.empty() || name == ".") continue;
     if (node.type != NodeType::kDir) return Status::NotFound(path + " is not in the snapshot");
-    ASSIGN_OR_RETURN(Tree tree, repo.LoadTree(node.subtree));
-    const Node* child = tree.Find(name);
-    if (child == nullptr) return Status::NotFound(path + " is not in the snapshot");
-    node = *child;
+    ASSIGN_OR_RETURN(EncodedTree tree, repo.LoadEncodedTree(node.subtree));
+    auto child = tree.Find(name);
+    if (!child.ok()) return child.status().WithContext("tree " + node.subtree.Hex());
+    if (!*child) return Status::NotFound(path + " is not in the snapshot");
+    node = std::move(**child);
   }
   return node;
 }

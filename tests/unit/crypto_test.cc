@@ -5,6 +5,7 @@
 
 #include "jsnap/compress.h"
 #include "jsnap/pack.h"
+#include "test_util.h"
 
 namespace jsnap {
 namespace {
@@ -42,6 +43,17 @@ TEST_F(CryptoTest, SubkeysAreDistinctAndDeterministic) {
   EXPECT_NE(a.id_mac, a.chunker_seed);
   EXPECT_NE(KeyedHash(a.id_mac, "x"), KeyedHash(MasterKey::Generate().id_mac, "x"));
   EXPECT_NE(KeyedHash(a.id_mac, "x"), PlainHash("x"));
+}
+
+// A pack's name is the hash of its sealed header and trailer, hashed as two
+// parts (a header of ~12 MB is not copied to join them): the same name.
+TEST_F(CryptoTest, PlainHashOfTwoPartsIsTheHashOfTheirJoin) {
+  const std::string big = test::RandomBytes(3 << 20, 7);
+  for (size_t split : {size_t{0}, size_t{1}, size_t{127}, size_t{128}, size_t{129}, big.size() - 4, big.size()}) {
+    EXPECT_EQ(PlainHash(std::string_view(big).substr(0, split), std::string_view(big).substr(split)), PlainHash(big))
+        << split;
+  }
+  EXPECT_NE(PlainHash("ab", "c"), PlainHash("abc", "d"));
 }
 
 TEST_F(CryptoTest, PasswordDerivationDependsOnPasswordAndSalt) {

@@ -13,7 +13,9 @@
 #include "jsnap/checker.h"
 #include "jsnap/file_util.h"
 #include "jsnap/index.h"
+#include "jsnap/prune.h"
 #include "jsnap/restorer.h"
+#include "../../src/repository/pack_directory.h"
 #include "fast_init.h"
 #include "test_util.h"
 
@@ -484,6 +486,60 @@ TEST_F(RepositoryTest, PackDirectoryAnswersFromHeadersEvictsAndFallsBackToTheInd
   expect_all(*repo);
 }
 
+// The directory itself: where each held blob is (type, offset, lengths, the
+// pack), nothing for a blob it does not hold, and the oldest packs evicted
+// first, down to the newest alone when that one is over the bound.
+TEST(PackDirectoryTest, FindsEveryHeldBlobWhereItsHeaderPutsItAndEvictsOldestFirst) {
+  auto id_of = [](int n) { return PlainHash("blob " + std::to_string(n)); };
+  auto pack_of = [](int n) { return PlainHash("pack " + std::to_string(n)); };
+  auto entries = [&](int first, int count) {
+    std::vector<PackEntry> out;
+    uint32_t offset = 0;
+    for (int n = first; n < first + count; ++n) {
+      PackEntry e;
+      e.type = n % 3 == 0 ? BlobType::kTree : BlobType::kData;
+      e.id = id_of(n);
+      e.offset = offset;
+      e.length = 100 + n;
+      e.raw_length = 1000 + n;
+      offset += e.length;
+      out.push_back(e);
+    }
+    return out;
+  };
+  auto expect_held = [&](PackDirectory& d, int pack, int first, int count) {
+    for (const PackEntry& e : entries(first, count)) {
+      auto loc = d.Find(e.id);
+      ASSERT_TRUE(loc.has_value()) << "blob of pack " << pack;
+      EXPECT_EQ(loc->pack, pack_of(pack));
+      EXPECT_EQ(loc->type, e.type);
+      EXPECT_EQ(loc->offset, e.offset);
+      EXPECT_EQ(loc->length, e.length);
+      EXPECT_EQ(loc->raw_length, e.raw_length);
+    }
+  };
+  PackDirectory d(250);
+  EXPECT_TRUE(d.Wants(pack_of(1)));
+  d.Add(pack_of(1), entries(0, 100));
+  d.Add(pack_of(2), entries(100, 100));
+  EXPECT_FALSE(d.Wants(pack_of(1)));
+  expect_held(d, 2, 100, 100);
+  expect_held(d, 1, 0, 100);  // a pack searched after another was hit
+  EXPECT_FALSE(d.Find(id_of(200)).has_value());
+  d.Add(pack_of(3), entries(200, 100));  // 300 > 250: pack 1, the oldest, goes
+  EXPECT_FALSE(d.Find(id_of(0)).has_value());
+  EXPECT_FALSE(d.Find(id_of(99)).has_value());
+  EXPECT_TRUE(d.Wants(pack_of(1)));
+  expect_held(d, 2, 100, 100);
+  expect_held(d, 3, 200, 100);
+  d.Add(pack_of(4), entries(300, 400));  // over the bound alone: held alone
+  EXPECT_FALSE(d.Find(id_of(150)).has_value());
+  EXPECT_FALSE(d.Find(id_of(250)).has_value());
+  expect_held(d, 4, 300, 400);
+  d.MarkUnreadable(pack_of(5));
+  EXPECT_FALSE(d.Wants(pack_of(5)));
+}
+
 // A blob stored twice (here: its first pack went missing, so it was stored
 // again, then the first pack came back). The index names one copy; a pack
 // header read by the directory may name the other, which check --read-data
@@ -700,6 +756,61 @@ TEST_F(CraftedSnapshotTest, DotDotAndSlashNamesCannotLeaveTheTarget) {
     EXPECT_FALSE(PathExists(area / "escaped"));
     EXPECT_FALSE(PathExists("/tmp/escaped-abs"));
   }
+}
+
+// A tree whose third node does not decode (a directory without a subtree):
+// the trees are read node by node, and every reader names that tree and
+// what is wrong, rather than crashing, skipping it, or restoring on as if
+// the tree were whole; a lookup of another name in it still works.
+TEST_F(CraftedSnapshotTest, ANodeThatDoesNotDecodeIsNamedByEveryReader) {
+  auto repo = OpenOrDie(repo_path_);
+  Node broken;
+  broken.name = "c-broken";
+  broken.type = NodeType::kDir;
+  broken.mode = 0755;
+  Tree root;
+  root.nodes = {File("a", *repo), File("b", *repo), broken, File("d", *repo)};
+  Snapshot s = Crafted(*repo, root);
+  s.time_ns = 1;
+  ASSERT_TRUE(repo->SaveSnapshot(s).ok());
+  auto names_it = [&](const Status& st) {
+    EXPECT_TRUE(st.IsCorruption()) << st.message();
+    EXPECT_NE(st.message().find("tree " + s.tree.Hex()), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("c-broken"), std::string::npos) << st.message();
+  };
+
+  test::TempDir out;
+  RestoreOptions ro;
+  ro.target = out.path();
+  auto restored = RestoreSnapshot(*repo, s, ro);
+  ASSERT_FALSE(restored.ok());
+  names_it(restored.status());
+
+  std::vector<std::string> walked;
+  Status walk = WalkTree(*repo, s.tree, "", [&](const std::string& path, const Node&) -> Result<bool> {
+    walked.push_back(path);
+    return true;
+  });
+  names_it(walk);
+  EXPECT_EQ(walked, (std::vector<std::string>{"/a", "/b"}));
+
+  auto d = FindNode(*repo, s.tree, "/d");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->name, "d");
+  auto c = FindNode(*repo, s.tree, "/c-broken");
+  ASSERT_FALSE(c.ok());
+  names_it(c.status());
+
+  auto report = CheckRepository(*repo, CheckOptions());
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->bad_blobs, (std::set<Id>{s.tree}));
+  ASSERT_EQ(report->errors.size(), 1u);
+  EXPECT_NE(report->errors[0].error.find("c-broken"), std::string::npos) << report->errors[0].error;
+
+  auto pruned = Prune(*repo, PruneOptions());
+  ASSERT_FALSE(pruned.ok());
+  names_it(pruned.status());
+  EXPECT_NE(pruned.status().message().find("jsnap check"), std::string::npos) << pruned.status().message();
 }
 
 TEST_F(CraftedSnapshotTest, SymlinkInTheWayIsNotFollowed) {

@@ -98,6 +98,14 @@ TEST(Tree, EncodedTreeFindsWhatDecodeTreeDecodes) {
   auto encoded = EncodedTree::Parse(t.Encode());
   ASSERT_TRUE(encoded.ok()) << encoded.status().message();
   EXPECT_EQ(encoded->size(), t.nodes.size());
+  for (size_t i = 0; i < t.nodes.size(); ++i) {
+    auto at = encoded->At(i);
+    ASSERT_TRUE(at.ok()) << at.status().message();
+    EXPECT_EQ(*at, t.nodes[i]) << i;
+  }
+  auto decoded = encoded->Decode();
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(decoded->nodes, t.nodes);
   for (const Node& n : t.nodes) {
     auto found = encoded->Find(n.name);
     ASSERT_TRUE(found.ok()) << found.status().message();
@@ -140,6 +148,15 @@ TEST(Tree, EncodedTreeFindsWhatDecodeTreeDecodes) {
   auto found_b = partly->Find("b");
   ASSERT_TRUE(found_b.ok() && found_b->has_value());
   EXPECT_EQ(**found_b, b);
+  // By position, as restore, ls, check and prune read a tree: the nodes
+  // before it decode, it does not, and so neither does the whole tree.
+  auto at_a = partly->At(0), at_b = partly->At(1);
+  ASSERT_TRUE(at_a.ok() && at_b.ok());
+  EXPECT_EQ(*at_a, a);
+  EXPECT_EQ(*at_b, b);
+  EXPECT_TRUE(partly->At(2).status().IsCorruption());
+  EXPECT_TRUE(partly->Decode().status().IsCorruption());
+  EXPECT_TRUE(DecodeTree(with_broken.Encode()).status().IsCorruption());
 
   // A crafted record naming its node twice: the node is found under the
   // name it decodes with (the last), never under the other.
