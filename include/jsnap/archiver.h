@@ -70,6 +70,10 @@ struct ArchiveResult {
   Id snapshot_id;  // zero for a dry run
   Snapshot snapshot;
   bool has_parent = false;
+  // Trees or entries of the parent snapshot that could not be read (each
+  // reported through `warn`): what they held was read again, so the
+  // snapshot is complete, but the repository is damaged (the CLI exits 3).
+  uint64_t parent_unreadable = 0;
 };
 
 // Whether the sources fit together: a stream may not be named inside a path

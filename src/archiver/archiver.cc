@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <condition_variable>
@@ -110,8 +111,7 @@ class Archiver {
       if (it->snapshot.hostname == snap.hostname && it->snapshot.paths == snap.paths) {
         snap.parent = it->id;
         result.has_parent = true;
-        ASSIGN_OR_RETURN(EncodedTree t, repo_.LoadEncodedTree(it->snapshot.tree));
-        parent_root = std::move(t);
+        parent_root = LoadParentTree(it->snapshot.tree, "/");
         break;
       }
     }
@@ -125,6 +125,7 @@ class Archiver {
     if (opts_.verify_sqlite && !opts_.dry_run) RETURN_IF_ERROR(VerifySqliteImages());
     snap.tree = root.value();
     snap.stats = stats_.Snapshot();
+    result.parent_unreadable = parent_unreadable_;
     if (!opts_.dry_run) {
       ASSIGN_OR_RETURN(result.snapshot_id, repo_.SaveSnapshot(snap));
     }
@@ -425,13 +426,9 @@ class Archiver {
       case NodeType::kDir: {
         stats_.dirs++;
         if (opts_.progress) opts_.progress->dirs++;
-        const EncodedTree* before_tree = nullptr;
         std::optional<EncodedTree> loaded;
-        if (before != nullptr && before->type == NodeType::kDir) {
-          auto t = repo_.LoadEncodedTree(before->subtree);
-          if (t.ok()) loaded = std::move(t).value();
-          before_tree = loaded ? &*loaded : nullptr;
-        }
+        if (before != nullptr && before->type == NodeType::kDir) loaded = LoadParentTree(before->subtree, abs);
+        const EncodedTree* before_tree = loaded ? &*loaded : nullptr;
         auto open = std::make_unique<OpenDirectory>();
         if (rules_.ListsContents(st, root_dev)) {
           DirectoryListing listing = ListForWalk(dir->get(), name, abs, st);
@@ -491,13 +488,34 @@ class Archiver {
     return internal::ListDirectory(parent_fd, name, abs);
   }
 
-  // The node `name` in the parent's tree, if any. One that does not decode
-  // counts as absent (the entry is read again), as a parent tree that does
-  // not load does.
-  static std::optional<Node> ParentNode(const EncodedTree* before, std::string_view name) {
+  // The parent snapshot's tree of the directory `abs`, to compare it with.
+  // One that does not load (a damaged or lost pack) does not stop the
+  // create: the directory is read as if new, and the damage is reported
+  // (the CLI exits 3, as restic does for a parent tree it cannot load).
+  std::optional<EncodedTree> LoadParentTree(const Id& id, const std::string& abs) {
+    auto t = repo_.LoadEncodedTree(id);
+    if (t.ok()) return std::move(t).value();
+    ParentUnreadable("the previous snapshot's tree of " + abs + " cannot be read (" + t.status().message() +
+                     "); its files are read again");
+    return std::nullopt;
+  }
+
+  // The node `name` (at `abs`) in the parent's tree, if any. One that does
+  // not decode counts as absent (the entry is read again) and is reported,
+  // as a parent tree that does not load is.
+  std::optional<Node> ParentNode(const EncodedTree* before, std::string_view name, const std::string& abs) {
     if (before == nullptr) return std::nullopt;
     Result<std::optional<Node>> found = before->Find(name);
-    return found.ok() ? std::move(found).value() : std::nullopt;
+    if (found.ok()) return std::move(found).value();
+    ParentUnreadable("the previous snapshot's entry of " + abs + " cannot be read (" + found.status().message() +
+                     "); it is read again");
+    return std::nullopt;
+  }
+  // Not a source that could not be read (stats_.errors): nothing is missing
+  // from this snapshot, but the repository needs looking at.
+  void ParentUnreadable(const std::string& what) {
+    parent_unreadable_++;
+    if (opts_.warn) opts_.warn(what + "; run 'jsnap check' to find the damage");
   }
 
   // Submits every entry of a listed directory; the slots fill in as workers
@@ -518,7 +536,7 @@ class Archiver {
         continue;
       }
       if (rules_.LeftOut(child, entry.st)) continue;
-      const std::optional<Node> prev_node = ParentNode(before, entry.name);
+      const std::optional<Node> prev_node = ParentNode(before, entry.name, child);
       const Node* prev = prev_node ? &*prev_node : nullptr;
       if (rules_.IsSqlite(child)) {
         ASSIGN_OR_RETURN(Slot slot, ArchiveSqlite(child, entry.name, entry.st, prev));
@@ -608,7 +626,7 @@ class Archiver {
     const int dir_errno = dir->valid() ? 0 : errno;
     for (const auto& [name, child] : src.children) {
       const std::string child_abs = abs + "/" + name;
-      const std::optional<Node> prev_node = ParentNode(before, name);
+      const std::optional<Node> prev_node = ParentNode(before, name, child_abs);
       const Node* prev = prev_node ? &*prev_node : nullptr;
       if (child.stream != nullptr) {
         ASSIGN_OR_RETURN(Node node, ArchiveStream(*child.stream, name));
@@ -660,13 +678,9 @@ class Archiver {
       FillNodeFromStat(name, st, &node);
       node.type = NodeType::kDir;
       node.size = 0;
-      const EncodedTree* prev_tree = nullptr;
       std::optional<EncodedTree> loaded;
-      if (prev != nullptr && prev->type == NodeType::kDir) {
-        auto t = repo_.LoadEncodedTree(prev->subtree);
-        if (t.ok()) loaded = std::move(t).value();
-        prev_tree = loaded ? &*loaded : nullptr;
-      }
+      if (prev != nullptr && prev->type == NodeType::kDir) loaded = LoadParentTree(prev->subtree, child_abs);
+      const EncodedTree* prev_tree = loaded ? &*loaded : nullptr;
       ASSIGN_OR_RETURN(node.subtree, ArchiveSourceTree(child, child_abs, prev_tree));
       Slot s;
       s.ready = Encoded(node);
@@ -839,6 +853,7 @@ class Archiver {
   const internal::WalkRules rules_;
   SourceScan* scan_;  // may be null
   Stats stats_;
+  std::atomic<uint64_t> parent_unreadable_{0};
   // Bounds the finished nodes held for trees not yet stored.
   static constexpr size_t kMaxOpenDirectories = 256;
   std::deque<std::unique_ptr<OpenDirectory>> open_dirs_;  // walk thread only

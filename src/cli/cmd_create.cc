@@ -121,13 +121,14 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::stri
     return Fail(result.status().WithContext("no snapshot was saved"));
   }
   const Snapshot& s = result->snapshot;
-  const int code = s.stats.errors > 0 ? kExitPartial : kExitOk;
+  const int code = s.stats.errors > 0 || result->parent_unreadable > 0 ? kExitPartial : kExitOk;
   if (g.json) {
     nlohmann::json j = StatsJson(s.stats);
     j["message_type"] = "summary";
     j["dry_run"] = o.dry_run;
     j["snapshot_id"] = o.dry_run ? nlohmann::json(nullptr) : nlohmann::json(result->snapshot_id.Hex());
     j["parent"] = result->has_parent ? nlohmann::json(s.parent.Hex()) : nlohmann::json(nullptr);
+    j["parent_unreadable"] = result->parent_unreadable;
     j["duration_seconds"] = secs;
     PrintJson(j);
     return code;
@@ -147,9 +148,15 @@ int RunCreate(GlobalOptions& g, const CreateOpts& o, const std::vector<std::stri
   } else {
     std::printf("snapshot %s saved\n", result->snapshot_id.Short().c_str());
   }
-  if (code == kExitPartial) {
+  if (s.stats.errors > 0) {
     std::fprintf(stderr, "jsnap: %llu source(s) could not be read and are missing from the snapshot\n",
                  (unsigned long long)s.stats.errors);
+  }
+  if (result->parent_unreadable > 0) {
+    std::fprintf(stderr,
+                 "jsnap: %llu part(s) of the previous snapshot could not be read (named above); what they held "
+                 "was read again, so this snapshot is complete. Run 'jsnap check' to find the damage\n",
+                 (unsigned long long)result->parent_unreadable);
   }
   return code;
 }

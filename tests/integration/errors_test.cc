@@ -130,6 +130,38 @@ TEST_F(CliTest, FlippedByteInAPackIsNamedOnRestore) {
   EXPECT_FALSE(PathExists(dir_ / ("out" + src + "/data.bin")));
 }
 
+// The first blob of every pack damaged: in the tree pack that is the source
+// folder's tree (trees are stored deepest first). The next create cannot
+// compare with it, reads the folder again, and says so: exit 3, the folder
+// named, and that the snapshot is complete all the same.
+TEST_F(CliTest, DamagedPreviousSnapshotIsNamedAndTheCreateCompletesExit3) {
+  const std::string src = dir_ / "src";
+  ::mkdir(src.c_str(), 0755);
+  WriteFile(src + "/a", "alpha");
+  Create({src});
+  auto packs = RunCommand({"sh", "-c", "find '" + repo_ + "/data' -type f"});
+  std::istringstream in(packs.out);
+  for (std::string pack; std::getline(in, pack);) {
+    ::chmod(pack.c_str(), 0600);
+    int fd = ::open(pack.c_str(), O_RDWR);
+    char c;
+    ASSERT_EQ(::pread(fd, &c, 1, 10), 1);  // inside the first blob's nonce
+    c ^= 0x01;
+    ASSERT_EQ(::pwrite(fd, &c, 1, 10), 1);
+    ::close(fd);
+  }
+  auto r = J({"create", src});
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("previous snapshot's tree of " + src + " cannot be read"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("this snapshot is complete"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("jsnap check"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("missing from the snapshot"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("snapshot"), std::string::npos) << r.out;
+  auto json = J({"create", "--json", src});
+  EXPECT_EQ(json.exit_code, 3) << json.err;
+  EXPECT_NE(json.out.find("\"parent_unreadable\":1"), std::string::npos) << json.out;
+}
+
 TEST_F(CliTest, FlippedByteInTheMiddleOfALargeFileStopsItsParallelRestore) {
   // ~100 chunks, decoded in batches several at a time: the damaged one sits
   // in the middle, with batches after it in flight when it fails.

@@ -714,6 +714,55 @@ TEST_F(RepositoryTest, VanishedPackIsDroppedSoItsDataIsStoredAgain) {
   EXPECT_EQ(test::ReadFile(out.path() + src.path() + "/a"), test::ReadFile(src / "a"));
 }
 
+// The previous snapshot's trees are only a shortcut: one that cannot be read
+// (here a flipped byte in its pack) does not stop the next create. The
+// directory is read as if new, and the damage is reported, naming the
+// directory and what to run; the root tree included (which used to fail
+// every create until the repository was repaired).
+TEST_F(RepositoryTest, ADamagedParentTreeIsReportedAndItsFilesAreReadAgain) {
+  test::TempDir src;
+  ASSERT_EQ(::mkdir((src / "sub").c_str(), 0755), 0);
+  test::WriteFile(src / "sub/f", test::RandomBytes(5000, 3));
+  test::WriteFile(src / "top", "top file");
+  for (const bool damage_root : {false, true}) {
+    SCOPED_TRACE(damage_root ? "root tree damaged" : "subdirectory's tree damaged");
+    test::TempDir repo_dir;
+    const std::string repo_path = repo_dir / "repo";
+    ASSERT_TRUE(Repository::Init(repo_path, "pw", FastInit()).ok());
+    repo_path_ = repo_path;
+    auto repo = OpenOrDie(repo_path);
+    const Id first = Backup(*repo, src.path());
+    auto snap = repo->FindSnapshot(first.Hex());
+    ASSERT_TRUE(snap.ok());
+    const std::string damaged_dir = damage_root ? "/" : src / "sub";
+    auto sub = FindNode(*repo, snap->snapshot.tree, src / "sub");
+    ASSERT_TRUE(sub.ok()) << sub.status().message();
+    const Id tree = damage_root ? snap->snapshot.tree : sub->subtree;
+    const BlobLocation loc = repo->index().Find(tree).value().value();
+    FlipBits(loc.pack, loc.offset + loc.length / 2, 0x01);
+    repo.reset();
+    repo = OpenOrDie(repo_path);
+
+    ArchiveOptions a;
+    a.paths = {src.path()};
+    a.hostname = "test";
+    a.time_ns = 2;
+    std::vector<std::string> warnings;
+    a.warn = [&](const std::string& w) { warnings.push_back(w); };
+    auto second = CreateSnapshot(*repo, a);
+    ASSERT_TRUE(second.ok()) << second.status().message();
+    EXPECT_TRUE(second->has_parent);
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("tree of " + damaged_dir + " cannot be read"), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[0].find("jsnap check"), std::string::npos) << warnings[0];
+    EXPECT_EQ(second->parent_unreadable, 1u);
+    EXPECT_EQ(second->snapshot.stats.errors, 0u);  // nothing is missing from the snapshot
+    // sub/f is read again; with the root's tree lost, every file is.
+    EXPECT_EQ(second->snapshot.stats.bytes_read, damage_root ? 5008u : 5000u);
+    EXPECT_EQ(second->snapshot.stats.files_unmodified, damage_root ? 0u : 1u);
+  }
+}
+
 // A snapshot whose trees were written by someone hostile.
 class CraftedSnapshotTest : public RepositoryTest {
  protected:
