@@ -58,9 +58,28 @@ struct RepairedSnapshot {
 // Rewrites each snapshot that refers to a blob in `bad`: a file missing
 // chunks keeps the chunks that exist and is renamed "<name>.damaged" (or
 // "<name>.damaged-2", ... when taken); a directory whose tree is lost becomes
-// an empty "<name>.damaged". The new snapshot is tagged "repaired". Once done
-// (not a dry run), the repository's lost-packs marker is cleared.
+// an empty "<name>.damaged". The new snapshot is tagged "repaired". Once no
+// snapshot refers to lost data (the originals forgotten, or none affected),
+// the repository's lost-packs marker is cleared.
 Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, const std::set<Id>& bad,
                                                       const RepairOptions& opts);
+
+struct SalvageReport {
+  std::vector<Id> packs;          // rewritten (in a dry run: to be)
+  std::vector<Id> blobs_dropped;  // did not open or hash to their ids
+  size_t blobs_kept = 0;          // copied into the new packs
+  size_t packs_written = 0;
+};
+
+// Rewrites each pack the index locates a blob of `damaged` in, without the
+// blobs that no longer open or hash to their ids: those leave the index,
+// so a create stores them again from the sources that still hold them,
+// which makes every snapshot that refers to them whole again (a damaged
+// blob left indexed was deduplicated against: new snapshots took the
+// damage over). The repository is marked as having lost packs first, so
+// creates check that their parent's blobs exist. Every blob kept is
+// verified and copied sealed; nothing is deleted before the index names
+// the new packs. Packs that are gone are left to 'repair index'.
+Result<SalvageReport> SalvagePacks(Repository& repo, const std::set<Id>& damaged, bool dry_run);
 
 }  // namespace jsnap

@@ -181,11 +181,13 @@ class Repository {
   // --- index -----------------------------------------------------------------
   // Deletes the index and rebuilds it from pack headers and snapshot files.
   Status RebuildIndex();
-  // True once an index sync found packs missing that the index named, until
-  // `repair snapshots` has run: snapshots may refer to lost data, and a
+  // True once an index sync found packs missing that the index named, or
+  // `repair packs` removed damaged blobs, until `repair snapshots` has
+  // rewritten what refers to lost data: snapshots may refer to it, and a
   // create must not reuse a parent's chunk lists without checking that each
   // chunk still exists. Kept in the file `packs-lost` in the repository.
   bool packs_lost() const { return packs_lost_; }
+  Status MarkPacksLost();
   Status ClearPacksLost();
   std::string IndexPath() const;
 
@@ -193,7 +195,6 @@ class Repository {
   Repository() = default;
   Status OpenIndex(bool writable);
   Status SyncIndex();
-  Status MarkPacksLost();
   // Marks packs lost when the open index names packs that are gone.
   Status NoteLostPacks();
   Status IndexPackFromBackend(const Id& pack, uint64_t size);

@@ -83,8 +83,9 @@ int RunCheck(GlobalOptions& g, const CheckCliOpts& o) {
       }
     }
     if (!r.ok()) {
-      std::fprintf(stderr, "jsnap: the repository is damaged. 'jsnap repair snapshots' rewrites the "
-                           "affected snapshots without the lost data.\n");
+      std::fprintf(stderr, "jsnap: the repository is damaged. 'jsnap repair packs' removes damaged blobs, so "
+                           "that the next create stores again what the sources still hold; 'jsnap repair "
+                           "snapshots' rewrites the affected snapshots without the data that is lost.\n");
     }
   }
   return r.ok() ? kExitOk : kExitFatal;

@@ -66,6 +66,83 @@ uint64_t RemoveTempFiles(const std::string& root) {
   return n;
 }
 
+// Copies blobs, still sealed and verified first, from old packs into new
+// ones (one writer per blob type), which are saved as they fill. Nothing is
+// committed until Commit; Discard removes what was written.
+class PackCopier {
+ public:
+  explicit PackCopier(Repository& repo) : repo_(repo) {}
+
+  // Copies `blobs` (index entries of `pack`). A blob that does not open or
+  // does not hash to its id stops the copy, unless `damaged` is given: then
+  // its id is added there and it is left out (salvage).
+  Status Copy(const Id& pack, const std::vector<const PackEntry*>& blobs, std::vector<Id>* damaged = nullptr) {
+    auto loaded = repo_.backend().Load({FileType::kPack, pack.Hex()});
+    if (!loaded.ok()) return loaded.status().WithContext("pack " + pack.Hex());
+    const std::string& data = loaded.value();
+    std::string frame, plain;  // checked, not kept: reused across the pack's blobs
+    for (const PackEntry* e : blobs) {
+      Status st = e->offset + uint64_t{e->length} <= data.size()
+                      ? Status::Ok()
+                      : Status::Corruption("the pack ends before it (truncated)");
+      const std::string_view sealed =
+          st.ok() ? std::string_view(data).substr(e->offset, e->length) : std::string_view();
+      if (st.ok()) {
+        const BlobAd ad(e->type, e->id);
+        st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e->id, sealed, e->raw_length, &frame,
+                            &plain, repo_.BlobCheckFor(ad, true));
+      }
+      if (!st.ok()) {
+        if (damaged != nullptr) {
+          damaged->push_back(e->id);
+          continue;
+        }
+        return st.WithContext("pack " + pack.Hex() + ": blob " + e->id.Hex() + " (run 'jsnap check --read-data')");
+      }
+      PackWriter& w = writers_[static_cast<int>(e->type)];
+      w.Add(e->type, e->id, sealed, e->raw_length);
+      if (w.size() >= repo_.config().pack_size) RETURN_IF_ERROR(Flush(w));
+    }
+    return Status::Ok();
+  }
+
+  // Saves the packs still filling, then replaces `old` by the packs written
+  // in the index: the commit point, after which `old` is unreferenced.
+  Status Commit(const std::vector<Id>& old) {
+    for (PackWriter& w : writers_) RETURN_IF_ERROR(Flush(w));
+    return repo_.index().ReplacePacks(old, written_);
+  }
+  void Discard() {
+    for (const PackInfo& p : written_) (void)repo_.backend().Remove({FileType::kPack, p.id.Hex()});
+  }
+  size_t packs_written() const { return written_.size(); }
+
+ private:
+  Status Flush(PackWriter& w) {
+    if (w.empty()) return Status::Ok();
+    PackInfo info;
+    std::string data = w.Finish(repo_.key().encryption, &info.entries);
+    info.id = PackId(data).value();  // our own pack: the trailer fits
+    info.size = data.size();
+    RETURN_IF_ERROR(repo_.backend().Save({FileType::kPack, info.id.Hex()}, data));
+    written_.push_back(std::move(info));
+    return Status::Ok();
+  }
+
+  Repository& repo_;
+  PackWriter writers_[2];
+  std::vector<PackInfo> written_;
+};
+
+// Deletes packs the index no longer names.
+Status RemovePacks(Repository& repo, const std::vector<Id>& packs, const std::string& what) {
+  for (const Id& id : packs) {
+    Status rm = repo.backend().Remove({FileType::kPack, id.Hex()});
+    if (!rm.ok() && !rm.IsNotFound()) return rm.WithContext(what + " (the index is already updated)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
@@ -166,69 +243,24 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   }
 
   // Repack: verified copies of the live blobs, still sealed.
-  std::vector<PackInfo> written;
-  auto discard = [&] {
-    for (const PackInfo& p : written) (void)repo.backend().Remove({FileType::kPack, p.id.Hex()});
-  };
-  PackWriter writers[2];
-  auto flush = [&](PackWriter& w) -> Status {
-    if (w.empty()) return Status::Ok();
-    PackInfo info;
-    std::string data = w.Finish(repo.key().encryption, &info.entries);
-    info.id = PackId(data).value();  // our own pack: the trailer fits
-    info.size = data.size();
-    RETURN_IF_ERROR(repo.backend().Save({FileType::kPack, info.id.Hex()}, data));
-    written.push_back(std::move(info));
-    return Status::Ok();
-  };
-  for (PackPlan* p : chosen) {
-    say("repacking pack " + p->info.id.Short());
-    auto data = repo.backend().Load({FileType::kPack, p->info.id.Hex()});
-    Status st = data.status();
-    std::string frame, plain;  // checked, not kept: reused across the pack's blobs
-    for (const PackEntry* e : p->live) {
-      if (!st.ok()) break;
-      const std::string_view sealed = std::string_view(data.value()).substr(e->offset, e->length);
-      const BlobAd ad(e->type, e->id);
-      st = DecodeBlobInto(repo.key().encryption, repo.key().id_mac, e->id, sealed, e->raw_length, &frame, &plain,
-                          repo.BlobCheckFor(ad, true));
-      if (!st.ok()) {
-        st = st.WithContext("pack " + p->info.id.Hex() + ": blob " + e->id.Hex() +
-                            " (run 'jsnap check --read-data')");
-        break;
-      }
-      PackWriter& w = writers[static_cast<int>(e->type)];
-      w.Add(e->type, e->id, sealed, e->raw_length);
-      if (w.size() >= repo.config().pack_size) st = flush(w);
-    }
-    if (!st.ok()) {
-      discard();
-      return st.WithContext("prune stopped before deleting anything");
-    }
-  }
-  for (PackWriter& w : writers) {
-    Status st = flush(w);
-    if (!st.ok()) {
-      discard();
-      return st.WithContext("prune stopped before deleting anything");
-    }
-  }
-  report.packs_written = written.size();
-
-  // The commit point: after this write the old packs are unreferenced.
+  PackCopier copier(repo);
   std::vector<Id> removed;
   for (PackPlan* p : remove) removed.push_back(p->info.id);
-  for (PackPlan* p : chosen) removed.push_back(p->info.id);
-  Status st = repo.index().ReplacePacks(removed, written);
+  Status st;
+  for (PackPlan* p : chosen) {
+    say("repacking pack " + p->info.id.Short());
+    st = copier.Copy(p->info.id, p->live);
+    if (!st.ok()) break;
+    removed.push_back(p->info.id);
+  }
+  if (st.ok()) st = copier.Commit(removed);
   if (!st.ok()) {
-    discard();
+    copier.Discard();
     return st.WithContext("prune stopped before deleting anything");
   }
+  report.packs_written = copier.packs_written();
   say("deleting " + std::to_string(removed.size()) + " packs");
-  for (const Id& id : removed) {
-    Status rm = repo.backend().Remove({FileType::kPack, id.Hex()});
-    if (!rm.ok() && !rm.IsNotFound()) return rm.WithContext("prune (the index is already updated)");
-  }
+  RETURN_IF_ERROR(RemovePacks(repo, removed, "prune"));
   report.temp_files_removed = RemoveTempFiles(repo.root());
   RETURN_IF_ERROR(repo.index().ForEachPackSize([&](const Id&, uint64_t size) {
     report.packs_after++;
@@ -356,8 +388,50 @@ Result<std::vector<RepairedSnapshot>> RepairSnapshots(Repository& repo, const st
     if (!opts.dry_run && opts.forget_originals) RETURN_IF_ERROR(repo.RemoveSnapshot(e.id));
     out.push_back(std::move(rs));
   }
-  if (!opts.dry_run) RETURN_IF_ERROR(repo.ClearPacksLost());
+  // While an original that refers to lost blobs is kept, it may be a
+  // create's parent: creates go on checking that the parent's blobs exist.
+  if (!opts.dry_run && (opts.forget_originals || out.empty())) RETURN_IF_ERROR(repo.ClearPacksLost());
   return out;
+}
+
+Result<SalvageReport> SalvagePacks(Repository& repo, const std::set<Id>& damaged, bool dry_run) {
+  SalvageReport report;
+  std::set<Id> wanted;
+  for (const Id& id : damaged) {
+    ASSIGN_OR_RETURN(std::optional<BlobLocation> loc, repo.index().Find(id));
+    if (loc) wanted.insert(loc->pack);
+  }
+  std::vector<PackInfo> packs;
+  RETURN_IF_ERROR(repo.index().ForEachPack([&](const PackInfo& p) {
+    if (wanted.count(p.id) == 0) return;
+    // A pack that is gone is lost, not damaged: the index sync and
+    // 'repair index' deal with it.
+    if (repo.backend().Size({FileType::kPack, p.id.Hex()}).ok()) packs.push_back(p);
+  }));
+  for (const PackInfo& p : packs) report.packs.push_back(p.id);
+  if (dry_run || packs.empty()) return report;
+
+  // Durable before any blob leaves the index: from now on a create checks
+  // that its parent's blobs exist, and reads again the files whose do not.
+  RETURN_IF_ERROR(repo.MarkPacksLost());
+  PackCopier copier(repo);
+  Status st;
+  for (const PackInfo& p : packs) {
+    std::vector<const PackEntry*> blobs;
+    for (const PackEntry& e : p.entries) blobs.push_back(&e);
+    const size_t before = report.blobs_dropped.size();
+    st = copier.Copy(p.id, blobs, &report.blobs_dropped);
+    if (!st.ok()) break;
+    report.blobs_kept += blobs.size() - (report.blobs_dropped.size() - before);
+  }
+  if (st.ok()) st = copier.Commit(report.packs);
+  if (!st.ok()) {
+    copier.Discard();
+    return st.WithContext("repair stopped before changing anything");
+  }
+  report.packs_written = copier.packs_written();
+  RETURN_IF_ERROR(RemovePacks(repo, report.packs, "repair"));
+  return report;
 }
 
 }  // namespace jsnap

@@ -114,6 +114,53 @@ TEST_F(LifecycleTest, FlippedByteIsFoundByReadDataAndNamedBySnapshotAndFile) {
   ExpectARestores();
 }
 
+// From "check --read-data failed" to whole snapshots, both ways a user may
+// go: 'repair packs' (then create), or straight to 'repair snapshots' (then
+// create). A damaged blob left in the index was deduplicated against, so
+// the next create of the same, intact file took the damage over; now it is
+// stored again, and every snapshot that refers to it is whole once more.
+TEST_F(LifecycleTest, AfterRepairTheNextCreateStoresDamagedDataAgainAndHealsEverySnapshot) {
+  for (const std::string way : {"packs", "snapshots"}) {
+    SCOPED_TRACE("repair " + way);
+    ASSERT_EQ(RunCommand({"rm", "-rf", repo_, dir_ / "src"}).exit_code, 0);
+    ASSERT_EQ(J({"init", "--chunk-size", "64"}).exit_code, 0);
+    const std::string pack = DataPackOfB(TwoSnapshots());
+    const std::string path = PackPath(repo_, pack);
+    ::chmod(path.c_str(), 0600);
+    int fd = ::open(path.c_str(), O_RDWR);
+    char c;
+    ASSERT_EQ(::pread(fd, &c, 1, 1000), 1);
+    c ^= 0x10;
+    ASSERT_EQ(::pwrite(fd, &c, 1, 1000), 1);
+    ::close(fd);
+    auto check = J({"check", "--read-data"});
+    EXPECT_EQ(check.exit_code, 1);
+    EXPECT_NE(check.err.find("'jsnap repair packs'"), std::string::npos) << check.err;
+
+    auto repair = way == "packs" ? J({"repair", "packs", "--json"})
+                                 : J({"repair", "snapshots", "--read-data", "--json"});
+    ASSERT_EQ(repair.exit_code, 0) << repair.err;
+    const auto report = nlohmann::json::parse(repair.out);
+    if (way == "packs") {
+      EXPECT_EQ(report["packs"], nlohmann::json::array({pack})) << report.dump();
+      EXPECT_EQ(report["blobs_dropped"].size(), 1u) << report.dump();
+    } else {
+      EXPECT_EQ(report["damaged_blobs_removed"], 1) << report.dump();
+    }
+    EXPECT_TRUE(PathExistsHere(repo_ + "/packs-lost"));
+    EXPECT_FALSE(PathExistsHere(path));
+    ExpectARestores();
+
+    auto healed = Create({src_});  // b is read again and stored
+    EXPECT_EQ(healed["files_unmodified"], 1) << healed.dump();  // a, whose chunks are all there
+    CheckJson({"--read-data"}, 0);
+    for (const std::string& snap : {b_, healed["snapshot_id"].get<std::string>()}) {
+      const std::string restored = Restore(snap, src_);
+      EXPECT_EQ(ReadFile(restored + "/b"), RandomBytes(300000, 2)) << snap;
+    }
+  }
+}
+
 // A pack of 9 MiB is written in 1 MiB pieces by the create and read in 2
 // MiB windows by check: every byte of every pack is read, and damage in
 // the last window is pinned to its blob, not to the whole pack.

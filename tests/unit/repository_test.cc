@@ -763,6 +763,71 @@ TEST_F(RepositoryTest, ADamagedParentTreeIsReportedAndItsFilesAreReadAgain) {
   }
 }
 
+// A damaged blob left in the index was deduplicated against: the next
+// create of the same, intact file took the damage over. SalvagePacks
+// rewrites the pack without it (keeping every other blob), so the next
+// create stores it again, and the first snapshot, which refers to the same
+// id, is whole again.
+TEST_F(RepositoryTest, SalvageDropsOnlyTheDamagedBlobAndTheNextCreateHealsEverySnapshot) {
+  test::TempDir src;
+  test::WriteFile(src / "a", test::RandomBytes(200000, 11));
+  test::WriteFile(src / "b", test::RandomBytes(200000, 12));
+  test::WriteFile(src / "c", "small");
+  auto repo = OpenOrDie(repo_path_);
+  const Id first = Backup(*repo, src.path());
+  auto snap = repo->FindSnapshot(first.Hex());
+  ASSERT_TRUE(snap.ok());
+  auto a = FindNode(*repo, snap->snapshot.tree, src / "a");
+  auto b = FindNode(*repo, snap->snapshot.tree, src / "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_FALSE(a->content.empty());
+  const Id damaged = a->content[0];  // one of a's chunks
+  const BlobLocation loc = repo->index().Find(damaged).value().value();
+  ASSERT_EQ(repo->index().Find(b->content[0]).value()->pack, loc.pack) << "a and b must share a pack";
+  FlipBits(loc.pack, loc.offset + 100, 0x01);
+
+  CheckOptions read;
+  read.read_data = true;
+  auto report = CheckRepository(*repo, read);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->bad_blobs, (std::set<Id>{damaged}));
+
+  auto dry = SalvagePacks(*repo, report->bad_blobs, /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status().message();
+  EXPECT_EQ(dry->packs, (std::vector<Id>{loc.pack}));
+  EXPECT_TRUE(dry->blobs_dropped.empty());
+  EXPECT_TRUE(repo->index().Find(damaged).value().has_value());
+  EXPECT_FALSE(repo->packs_lost());
+
+  size_t in_pack = 0;
+  ASSERT_TRUE(repo->index().ForEachPack([&](const PackInfo& p) {
+    if (p.id == loc.pack) in_pack = p.entries.size();
+  }).ok());
+  auto salvaged = SalvagePacks(*repo, report->bad_blobs, /*dry_run=*/false);
+  ASSERT_TRUE(salvaged.ok()) << salvaged.status().message();
+  EXPECT_EQ(salvaged->packs, (std::vector<Id>{loc.pack}));
+  EXPECT_EQ(salvaged->blobs_dropped, (std::vector<Id>{damaged}));
+  EXPECT_EQ(salvaged->blobs_kept, in_pack - 1);
+  EXPECT_EQ(salvaged->packs_written, 1u);
+  EXPECT_FALSE(repo->index().Find(damaged).value().has_value());
+  EXPECT_FALSE(PathExists(PackPath(loc.pack)));
+  EXPECT_TRUE(repo->packs_lost());
+  auto b_data = repo->LoadBlob(b->content[0]);
+  ASSERT_TRUE(b_data.ok()) << b_data.status().message();
+  EXPECT_TRUE(*b_data == test::RandomBytes(200000, 12).substr(0, b_data->size())) << "b's first chunk";
+
+  // The next create reads a again (its chunk is gone) and stores it.
+  Backup(*repo, src.path());
+  auto healed = CheckRepository(*repo, read);
+  ASSERT_TRUE(healed.ok());
+  EXPECT_TRUE(healed->ok()) << (healed->errors.empty() ? "" : healed->errors[0].error);
+  test::TempDir out;
+  RestoreOptions ro;
+  ro.target = out.path();
+  ASSERT_TRUE(RestoreSnapshot(*repo, snap->snapshot, ro).ok());  // the first snapshot
+  EXPECT_TRUE(test::ReadFile(out.path() + src.path() + "/a") == test::RandomBytes(200000, 11)) << "a, restored";
+}
+
 // A snapshot whose trees were written by someone hostile.
 class CraftedSnapshotTest : public RepositoryTest {
  protected:
