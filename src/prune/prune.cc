@@ -82,13 +82,13 @@ class PackCopier {
     const std::string& data = loaded.value();
     std::string frame, plain;  // checked, not kept: reused across the pack's blobs
     for (const PackEntry* e : blobs) {
-      Status st = e->offset + uint64_t{e->length} <= data.size()
-                      ? Status::Ok()
-                      : Status::Corruption("the pack ends before it (truncated)");
-      const std::string_view sealed =
-          st.ok() ? std::string_view(data).substr(e->offset, e->length) : std::string_view();
-      if (st.ok()) {
-        const BlobAd ad(e->type, e->id);
+      Status st;
+      std::string_view sealed;
+      if (e->offset + uint64_t{e->length} > data.size()) {
+        st = Status::Corruption("the pack ends before it (truncated)");
+      } else {
+        sealed = std::string_view(data).substr(e->offset, e->length);
+        const BlobAd ad(e->type, e->id);  // outlives the check that refers to it
         st = DecodeBlobInto(repo_.key().encryption, repo_.key().id_mac, e->id, sealed, e->raw_length, &frame,
                             &plain, repo_.BlobCheckFor(ad, true));
       }

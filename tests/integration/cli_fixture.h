@@ -1,8 +1,10 @@
 // A fresh repository (fast KDF) and helpers for tests that run the binary.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +15,20 @@
 #include "test_util.h"
 
 namespace jsnap::test {
+
+// Flips the bits `mask` of the byte at `offset` of a repository file (stored
+// read-only, so made writable first).
+inline void FlipByte(const std::string& path, uint64_t offset, char mask = 0x01) {
+  ::chmod(path.c_str(), 0600);
+  const int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  const off_t at = static_cast<off_t>(offset);
+  char c;
+  ASSERT_EQ(::pread(fd, &c, 1, at), 1) << path;
+  c ^= mask;
+  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1) << path;
+  ::close(fd);
+}
 
 class CliTest : public ::testing::Test {
  protected:

@@ -102,15 +102,9 @@ void DamagePacks(const std::string& repo) {
   auto r = RunCommand({"sh", "-c", "find '" + repo + "/data' -type f -size +100k"});
   std::istringstream in(r.out);
   for (std::string pack; std::getline(in, pack);) {
-    ::chmod(pack.c_str(), 0600);
-    int fd = ::open(pack.c_str(), O_RDWR);
     struct stat st;
-    ::fstat(fd, &st);
-    char c;
-    ::pread(fd, &c, 1, st.st_size / 2);
-    c ^= 0x01;
-    ::pwrite(fd, &c, 1, st.st_size / 2);
-    ::close(fd);
+    ASSERT_EQ(::stat(pack.c_str(), &st), 0);
+    FlipByte(pack, st.st_size / 2);
   }
 }
 
@@ -141,15 +135,7 @@ TEST_F(CliTest, DamagedPreviousSnapshotIsNamedAndTheCreateCompletesExit3) {
   Create({src});
   auto packs = RunCommand({"sh", "-c", "find '" + repo_ + "/data' -type f"});
   std::istringstream in(packs.out);
-  for (std::string pack; std::getline(in, pack);) {
-    ::chmod(pack.c_str(), 0600);
-    int fd = ::open(pack.c_str(), O_RDWR);
-    char c;
-    ASSERT_EQ(::pread(fd, &c, 1, 10), 1);  // inside the first blob's nonce
-    c ^= 0x01;
-    ASSERT_EQ(::pwrite(fd, &c, 1, 10), 1);
-    ::close(fd);
-  }
+  for (std::string pack; std::getline(in, pack);) FlipByte(pack, 10);  // inside the first blob's nonce
   auto r = J({"create", src});
   EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
   EXPECT_NE(r.err.find("previous snapshot's tree of " + src + " cannot be read"), std::string::npos) << r.err;

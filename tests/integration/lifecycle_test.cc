@@ -95,14 +95,7 @@ class LifecycleTest : public CliTest {
 
 TEST_F(LifecycleTest, FlippedByteIsFoundByReadDataAndNamedBySnapshotAndFile) {
   const std::string pack = DataPackOfB(TwoSnapshots());
-  const std::string path = PackPath(repo_, pack);
-  ::chmod(path.c_str(), 0600);
-  int fd = ::open(path.c_str(), O_RDWR);
-  char c;
-  ASSERT_EQ(::pread(fd, &c, 1, 1000), 1);
-  c ^= 0x10;
-  ASSERT_EQ(::pwrite(fd, &c, 1, 1000), 1);
-  ::close(fd);
+  FlipByte(PackPath(repo_, pack), 1000, 0x10);
   CheckJson({}, 0);  // the structure is intact: headers still match
   auto report = CheckJson({"--read-data"}, 1);
   ASSERT_EQ(report["errors"].size(), 1u) << report.dump(1);  // the blob, naming its pack
@@ -126,13 +119,7 @@ TEST_F(LifecycleTest, AfterRepairTheNextCreateStoresDamagedDataAgainAndHealsEver
     ASSERT_EQ(J({"init", "--chunk-size", "64"}).exit_code, 0);
     const std::string pack = DataPackOfB(TwoSnapshots());
     const std::string path = PackPath(repo_, pack);
-    ::chmod(path.c_str(), 0600);
-    int fd = ::open(path.c_str(), O_RDWR);
-    char c;
-    ASSERT_EQ(::pread(fd, &c, 1, 1000), 1);
-    c ^= 0x10;
-    ASSERT_EQ(::pwrite(fd, &c, 1, 1000), 1);
-    ::close(fd);
+    FlipByte(path, 1000, 0x10);
     auto check = J({"check", "--read-data"});
     EXPECT_EQ(check.exit_code, 1);
     EXPECT_NE(check.err.find("'jsnap repair packs'"), std::string::npos) << check.err;
@@ -184,15 +171,7 @@ TEST_F(LifecycleTest, ReadDataReadsEveryByteOfALargePackAndPinsDamageToItsBlob) 
   auto clean = CheckJson({"--read-data"}, 0);
   EXPECT_EQ(clean["bytes_read"].get<uint64_t>(), pack_bytes);
 
-  const std::string path = PackPath(repo_, data_pack);
-  ::chmod(path.c_str(), 0600);
-  int fd = ::open(path.c_str(), O_RDWR);
-  char c;
-  const off_t at = static_cast<off_t>(largest) - 100000;  // in the last blob, before the header
-  ASSERT_EQ(::pread(fd, &c, 1, at), 1);
-  c ^= 0x01;
-  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
-  ::close(fd);
+  FlipByte(PackPath(repo_, data_pack), largest - 100000);  // in the last blob, before the header
   auto report = CheckJson({"--read-data"}, 1);
   ASSERT_EQ(report["errors"].size(), 1u) << report.dump(1);
   EXPECT_EQ(report["errors"][0]["object"].get<std::string>().rfind("blob ", 0), 0u);
