@@ -183,7 +183,8 @@ class Repository {
   Status RebuildIndex();
   // True once an index sync found packs missing that the index named, or
   // `repair packs` removed damaged blobs, until `repair snapshots` has
-  // rewritten what refers to lost data: snapshots may refer to it, and a
+  // rewritten what refers to lost data or a prune found every used blob:
+  // snapshots may refer to lost data, and a
   // create must not reuse a parent's chunk lists without checking that each
   // chunk still exists. Kept in the file `packs-lost` in the repository.
   bool packs_lost() const { return packs_lost_; }

@@ -266,6 +266,10 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
     report.packs_after++;
     report.bytes_after += size;
   }));
+  // Every blob the snapshots use was found indexed above: none refers to
+  // lost data any more (a create stored it again, or a repair rewrote it),
+  // so creates may trust their parents' chunk lists again.
+  if (opts.ignore_snapshots.empty()) RETURN_IF_ERROR(repo.ClearPacksLost());
   return report;
 }
 
