@@ -237,8 +237,8 @@ Result<Node> EncodedTree::At(size_t i) const { return DecodeNode(View(nodes_[i].
 Result<Tree> EncodedTree::Decode() const {
   Tree t;
   t.nodes.reserve(nodes_.size());
-  for (const Entry& e : nodes_) {
-    ASSIGN_OR_RETURN(Node n, DecodeNode(View(e.record)));
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    ASSIGN_OR_RETURN(Node n, At(i));
     t.nodes.push_back(std::move(n));
   }
   return t;

@@ -431,7 +431,7 @@ Result<SalvageReport> SalvagePacks(Repository& repo, const std::set<Id>& damaged
   if (st.ok()) st = copier.Commit(report.packs);
   if (!st.ok()) {
     copier.Discard();
-    return st.WithContext("repair stopped before changing anything");
+    return st.WithContext("repair stopped before removing anything (run it again)");
   }
   report.packs_written = copier.packs_written();
   RETURN_IF_ERROR(RemovePacks(repo, report.packs, "repair"));

@@ -45,7 +45,7 @@ bool PackDirectory::Wants(const Id& pack) {
 }
 
 void PackDirectory::Add(const Id& pack, std::vector<PackEntry> entries) {
-  std::sort(entries.begin(), entries.end(), ById);  // outside the lock: 300k entries take ~30 ms
+  std::sort(entries.begin(), entries.end(), ById);  // outside the lock: a header may hold 300k entries
   std::lock_guard<std::mutex> lock(mu_);
   if (std::any_of(packs_.begin(), packs_.end(), [&](const HeldPack& p) { return p.id == pack; })) return;
   while (!packs_.empty() && held_entries_ + entries.size() > max_entries_) {
