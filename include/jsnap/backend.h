@@ -76,6 +76,12 @@ class Backend {
   virtual Status List(FileType type,
                       const std::function<void(const std::string& name, uint64_t size)>& fn) = 0;
   virtual Status Remove(const FileHandle& h) = 0;
+  // Removes what uploads and saves cut short (kill -9, a crash) left behind,
+  // and returns how many: on a local disk, ".tmp-*" files in data/,
+  // snapshots/ and keys/. Only for a process no other writer runs beside
+  // (the append or the exclusive lock): another writer's upload in progress
+  // would go with them.
+  virtual Result<size_t> RemoveInterruptedUploads() { return size_t{0}; }
   // Human-readable location for messages ("/srv/backup", "s3:bucket/prefix").
   virtual std::string Location() const = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,23 @@ class LocalBackend : public Backend {
     if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
     return std::unique_ptr<BackendUpload>(std::make_unique<LocalUpload>(
         tmp, std::move(fd), [this](const FileHandle& h) { return PathOf(h); }));
+  }
+
+  Result<size_t> RemoveInterruptedUploads() override {
+    size_t removed = 0;
+    for (FileType type : {FileType::kPack, FileType::kSnapshot, FileType::kKey}) {
+      const std::string dir = JoinPath(root_, TypeDir(type));
+      DIR* d = ::opendir(dir.c_str());
+      if (d == nullptr) {
+        if (errno == ENOENT) continue;
+        return Status::FromErrno(errno, "list " + dir);
+      }
+      while (struct dirent* e = ::readdir(d)) {
+        if (std::strncmp(e->d_name, ".tmp-", 5) == 0 && ::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+      }
+      ::closedir(d);
+    }
+    return removed;
   }
 
   Status Save(const FileHandle& h, std::string_view data) override {

@@ -90,6 +90,14 @@ Result<std::unique_ptr<Repository>> Repository::Open(const std::string& path,
   repo->chunker_ = Chunker(repo->config_.chunker, repo->key_.chunker_seed);
   ASSIGN_OR_RETURN(repo->lock_, RepoLock::Acquire(path, opts.lock, opts.wait_lock, opts.description));
   repo->packs_lost_ = PathExists(JoinPath(path, "packs-lost"));
+  if (opts.writable && opts.lock != LockMode::kShared) {
+    // A writer holds the only lock that writes packs, snapshots and keys:
+    // the temp files there are what killed runs left (a killed create's
+    // packs in progress, up to 16 MiB each), not another run's. Only room
+    // is at stake, so a failure to list them does not stop the command
+    // (prune removes them too).
+    (void)repo->backend_->RemoveInterruptedUploads();
+  }
   if (!opts.writable && !opts.rebuild_index) {
     std::set<std::string> names;
     RETURN_IF_ERROR(repo->backend_->List(FileType::kSnapshot, [&](const std::string& n, uint64_t) {
