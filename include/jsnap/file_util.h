@@ -57,6 +57,10 @@ Result<std::string> ReadWholeFile(const std::string& path);
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0600);
 // A fresh temp file name in `dir`: ".tmp-" and 16 random hex digits (spec §4).
 std::string NewTempPath(const std::string& dir);
+// Deletes the temp files (NewTempPath's names) directly in `dir`, which
+// only interrupted writes leave once no writer of `dir` runs; returns how
+// many. A missing `dir` has none; one that cannot be listed is an error.
+Result<size_t> RemoveTempFiles(const std::string& dir);
 Status FsyncDir(const std::string& dir);
 // mkdir -p; existing directories are fine.
 Status MakeDirs(const std::string& path, int mode = 0700);

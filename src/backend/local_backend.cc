@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -86,16 +85,8 @@ class LocalBackend : public Backend {
   Result<size_t> RemoveInterruptedUploads() override {
     size_t removed = 0;
     for (FileType type : {FileType::kPack, FileType::kSnapshot, FileType::kKey}) {
-      const std::string dir = JoinPath(root_, TypeDir(type));
-      DIR* d = ::opendir(dir.c_str());
-      if (d == nullptr) {
-        if (errno == ENOENT) continue;
-        return Status::FromErrno(errno, "list " + dir);
-      }
-      while (struct dirent* e = ::readdir(d)) {
-        if (std::strncmp(e->d_name, ".tmp-", 5) == 0 && ::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
-      }
-      ::closedir(d);
+      ASSIGN_OR_RETURN(size_t n, RemoveTempFiles(JoinPath(root_, TypeDir(type))));
+      removed += n;
     }
     return removed;
   }

@@ -1,11 +1,8 @@
 #include "jsnap/prune.h"
 
-#include <dirent.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <set>
 #include <unordered_set>
@@ -43,8 +40,9 @@ struct PackPlan {
 };
 
 // Removes ".tmp-*" files left by interrupted writes (safe: nobody else
-// writes while the exclusive lock is held).
-uint64_t RemoveTempFiles(const std::string& root) {
+// writes while the exclusive lock is held). A directory that cannot be
+// listed keeps its own: they take room, nothing else.
+uint64_t RemoveAllTempFiles(const std::string& root) {
   uint64_t n = 0;
   // data/ itself holds the temp files of packs being written (their
   // data/<hh> is known only once they are complete).
@@ -56,12 +54,8 @@ uint64_t RemoveTempFiles(const std::string& root) {
     dirs.push_back(JoinPath(root, sub));
   }
   for (const std::string& d : dirs) {
-    DIR* dir = ::opendir(d.c_str());
-    if (dir == nullptr) continue;
-    while (struct dirent* e = ::readdir(dir)) {
-      if (std::strncmp(e->d_name, ".tmp-", 5) == 0 && ::unlinkat(::dirfd(dir), e->d_name, 0) == 0) ++n;
-    }
-    ::closedir(dir);
+    auto removed = RemoveTempFiles(d);
+    if (removed.ok()) n += *removed;
   }
   return n;
 }
@@ -261,7 +255,7 @@ Result<PruneReport> Prune(Repository& repo, const PruneOptions& opts) {
   report.packs_written = copier.packs_written();
   say("deleting " + std::to_string(removed.size()) + " packs");
   RETURN_IF_ERROR(RemovePacks(repo, removed, "prune"));
-  report.temp_files_removed = RemoveTempFiles(repo.root());
+  report.temp_files_removed = RemoveAllTempFiles(repo.root());
   RETURN_IF_ERROR(repo.index().ForEachPackSize([&](const Id&, uint64_t size) {
     report.packs_after++;
     report.bytes_after += size;

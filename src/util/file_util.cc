@@ -2,10 +2,13 @@
 
 #include "jsnap/id.h"
 
+#include <dirent.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace jsnap {
 
@@ -83,6 +86,20 @@ std::string NewTempPath(const std::string& dir) {
   uint8_t rnd[8];
   randombytes_buf(rnd, sizeof(rnd));
   return JoinPath(dir, ".tmp-" + HexEncodeBytes(rnd, sizeof(rnd)));
+}
+
+Result<size_t> RemoveTempFiles(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return size_t{0};
+    return Status::FromErrno(errno, "list " + dir);
+  }
+  size_t removed = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, ".tmp-", 5) == 0 && ::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
